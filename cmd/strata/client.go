@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const defaultHTTP = "http://127.0.0.1:8080"
+
+func httpFlag(fs *flag.FlagSet) *string {
+	return fs.String("http", envOr("STRATA_HTTP", defaultHTTP), "URL of a running Strata's HTTP API (env STRATA_HTTP)")
+}
+
+// call performs one request and prints the JSON answer, indented. It maps
+// HTTP statuses to exit codes.
+func call(ctx context.Context, method, base, path string, query url.Values, body any, stdout, stderr io.Writer) int {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	u, err := url.Parse(strings.TrimRight(base, "/") + path)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata: --http %q: %v\n", base, err)
+		return exitUsage
+	}
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			fmt.Fprintf(stderr, "strata: %v\n", err)
+			return exitFailure
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata: %v\n", err)
+		return exitUsage
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata: %v (is Strata running? start it with 'make run', or pass --http)\n", err)
+		return exitFailure
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		fmt.Fprintf(stderr, "strata: reading the answer: %v\n", err)
+		return exitFailure
+	}
+	var out bytes.Buffer
+	if json.Indent(&out, raw, "", "  ") != nil {
+		out.Reset()
+		out.Write(raw)
+	}
+	w := stdout
+	if resp.StatusCode >= 300 {
+		w = stderr
+	}
+	fmt.Fprintln(w, strings.TrimRight(out.String(), "\n"))
+	switch {
+	case resp.StatusCode < 300:
+		return exitOK
+	case resp.StatusCode == http.StatusNotFound:
+		return exitNotFound
+	case resp.StatusCode == http.StatusBadRequest:
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	base := httpFlag(fs)
+	expected := fs.String("expected-version", "", "fail with a conflict unless the aggregate is at this version")
+	commandID := fs.String("command-id", "", "idempotency key: resending the same ID returns the first result")
+	pos, err := parse(fs, args, stderr, "AGGREGATE ID TYPE [DATA-JSON] [flags]")
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) < 3 || len(pos) > 4 {
+		return usageError(fs, stderr, "want AGGREGATE ID TYPE [DATA-JSON], got %d arguments", len(pos))
+	}
+	body := map[string]any{"type": pos[2]}
+	if len(pos) == 4 {
+		if !json.Valid([]byte(pos[3])) {
+			return usageError(fs, stderr, "DATA-JSON %q is not valid JSON (quote it for the shell: '{\"amount\":5}')", pos[3])
+		}
+		body["data"] = json.RawMessage(pos[3])
+	}
+	if *expected != "" {
+		v, err := strconv.ParseUint(*expected, 10, 64)
+		if err != nil {
+			return usageError(fs, stderr, "--expected-version %q: want a version number", *expected)
+		}
+		body["expected_version"] = v
+	}
+	if *commandID != "" {
+		body["command_id"] = *commandID
+	}
+	return call(ctx, http.MethodPost, *base, "/v1/commands/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), nil, body, stdout, stderr)
+}
+
+func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	base := httpFlag(fs)
+	version := fs.Uint64("version", 0, "time travel: the state at this version")
+	asOf := fs.String("as-of", "", "time travel: the state at this RFC 3339 time")
+	pos, err := parse(fs, args, stderr, "AGGREGATE ID [flags]")
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 2 {
+		return usageError(fs, stderr, "want AGGREGATE ID, got %d arguments", len(pos))
+	}
+	q := url.Values{}
+	if *version > 0 {
+		q.Set("version", strconv.FormatUint(*version, 10))
+	}
+	if *asOf != "" {
+		if _, err := time.Parse(time.RFC3339Nano, *asOf); err != nil {
+			return usageError(fs, stderr, "--as-of %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", *asOf)
+		}
+		q.Set("as_of", *asOf)
+	}
+	return call(ctx, http.MethodGet, *base, "/v1/aggregates/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
+}
+
+func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	base := httpFlag(fs)
+	from := fs.Uint64("from", 1, "first version to show")
+	pos, err := parse(fs, args, stderr, "AGGREGATE ID [flags]")
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 2 {
+		return usageError(fs, stderr, "want AGGREGATE ID, got %d arguments", len(pos))
+	}
+	q := url.Values{"from": {strconv.FormatUint(*from, 10)}}
+	return call(ctx, http.MethodGet, *base, "/v1/aggregates/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1])+"/events", q, nil, stdout, stderr)
+}
+
+func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("view", flag.ContinueOnError)
+	base := httpFlag(fs)
+	position := fs.String("position", "", "wait until the view has applied this position token (from a command result)")
+	pos, err := parse(fs, args, stderr, "VIEW KEY [flags]")
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 2 {
+		return usageError(fs, stderr, "want VIEW KEY, got %d arguments", len(pos))
+	}
+	q := url.Values{}
+	if *position != "" {
+		q.Set("position", *position)
+	}
+	return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
+}

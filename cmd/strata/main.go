@@ -1,0 +1,69 @@
+// Command strata is the one binary of Strata: it runs the platform (dev,
+// serve) and talks to a running one (send, get, events, view).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // the operation failed or was refused
+	exitUsage    = 2 // bad command line
+	exitNotFound = 3
+)
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "[flags]", "run everything in one process on an embedded Kafka broker", runDev},
+		{"serve", "--brokers HOST:PORT,... [flags]", "run against a Kafka cluster", runServe},
+		{"send", "AGGREGATE ID TYPE [DATA-JSON] [flags]", "send a command and print its result", runSend},
+		{"get", "AGGREGATE ID [--version N | --as-of RFC3339]", "print an aggregate's state", runGet},
+		{"events", "AGGREGATE ID [--from N]", "print an aggregate's history", runEvents},
+		{"view", "VIEW KEY [--position TOKEN]", "print a row of a view", runView},
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "strata: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "strata: event sourcing and CQRS on Apache Kafka")
+	fmt.Fprintln(w, "\nUsage:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  strata %s %s\n      %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'strata COMMAND --help' for a command's flags.")
+}

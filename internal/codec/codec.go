@@ -1,0 +1,110 @@
+// Package codec encodes and decodes an aggregate type's commands, events and
+// state with the schema catalog, and decodes JSON from outside strictly.
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/schemas"
+)
+
+// Codec encodes and decodes one aggregate type's commands, events and state
+// with the schema catalog. It is safe for concurrent use.
+type Codec struct {
+	Type    aggregates.Type
+	Catalog *schemas.Catalog
+}
+
+// CommandJSON decodes a command of the named type from JSON. Unknown
+// fields, wrong types and trailing data are errors wrapping
+// aggregates.ErrInvalid.
+func (c Codec) CommandJSON(name string, data []byte) (aggregates.Command, error) {
+	v, ok := c.Type.NewCommand(name)
+	if !ok {
+		return nil, aggregates.Invalid("unknown command type %q for aggregate %s (known: %v)", name, c.Type.Name(), c.Type.CommandTypes())
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = []byte("{}")
+	}
+	if err := StrictJSON(data, v); err != nil {
+		return nil, aggregates.Invalid("%s data: %v", name, err)
+	}
+	return aggregates.Deref(v).(aggregates.Command), nil
+}
+
+// CommandAvro decodes a command from Avro single-object encoding; the
+// fingerprint says its type.
+func (c Codec) CommandAvro(data []byte) (aggregates.Command, error) {
+	ver, body, err := c.Catalog.Parse(data)
+	if err != nil {
+		return nil, aggregates.Invalid("%v", err)
+	}
+	if ver.Subject.Dir != c.Type.Name() {
+		return nil, aggregates.Invalid("payload is a %s, not a command of %s", ver.Subject, c.Type.Name())
+	}
+	v, ok := c.Type.NewCommand(ver.Subject.Name)
+	if !ok {
+		return nil, aggregates.Invalid("payload is a %s, not a command of %s", ver.Subject, c.Type.Name())
+	}
+	if err := c.Catalog.Decode(ver, body, v); err != nil {
+		return nil, aggregates.Invalid("%v", err)
+	}
+	return aggregates.Deref(v).(aggregates.Command), nil
+}
+
+// EncodeEvent encodes an event with its newest schema.
+func (c Codec) EncodeEvent(ev aggregates.Event) ([]byte, error) {
+	return c.Catalog.Encode(c.Type.Name()+"/"+ev.EventType(), ev)
+}
+
+// DecodeEvent decodes an event written with any known version of its
+// schema, resolved into the newest.
+func (c Codec) DecodeEvent(data []byte) (aggregates.Event, *schemas.Version, error) {
+	ver, body, err := c.Catalog.Parse(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, ok := c.Type.NewEvent(ver.Subject.Name)
+	if ver.Subject.Dir != c.Type.Name() || !ok {
+		return nil, ver, fmt.Errorf("%w: %s is not an event of %s", schemas.ErrUnexpectedSubject, ver.Subject, c.Type.Name())
+	}
+	if err := c.Catalog.Decode(ver, body, v); err != nil {
+		return nil, ver, err
+	}
+	return aggregates.Deref(v).(aggregates.Event), ver, nil
+}
+
+// EncodeState encodes a state value with the newest state schema.
+func (c Codec) EncodeState(state any) ([]byte, error) {
+	return c.Catalog.Encode(c.Type.Name()+"/state", state)
+}
+
+// DecodeState decodes a stored state; nil data is the initial state.
+func (c Codec) DecodeState(data []byte) (any, error) {
+	if data == nil {
+		return c.Type.NewState(), nil
+	}
+	p := c.Type.NewStatePtr()
+	if _, err := c.Catalog.DecodeSubject(c.Type.Name()+"/state", data, p); err != nil {
+		return nil, err
+	}
+	return aggregates.Deref(p), nil
+}
+
+// StrictJSON decodes exactly one JSON value into v, refusing unknown fields
+// and trailing data.
+func StrictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("unexpected data after the JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,402 @@
+// Package httpapi serves Strata's HTTP JSON API under /v1.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/internal/codec"
+	"github.com/strata-es/strata/internal/position"
+	"github.com/strata-es/strata/internal/processor"
+	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/projections"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 1 << 20
+
+// View is a view the API serves.
+type View struct {
+	Name    string
+	Applied *position.Tracker
+	Status  func() projections.Status
+}
+
+// Config configures the API.
+type Config struct {
+	Sender *processor.Sender
+	Codecs map[string]codec.Codec
+	DB     *store.DB
+	// Applied tracks what the local aggregate state has applied.
+	Applied *position.Tracker
+	// Owns reports whether this node owns an aggregate's partition (its
+	// state is then current once Applied has caught up).
+	Owns  func(agg string, id string) bool
+	Views map[string]View
+	Log   *slog.Logger
+	// CommandTimeout bounds how long a POST waits for its result.
+	// Default 10s.
+	CommandTimeout time.Duration
+	// ReadWaitMax bounds how long a read waits for a position. Default 5s.
+	ReadWaitMax time.Duration
+	// Ready reports whether the node is ready, and why not.
+	Ready func() (bool, map[string]string)
+}
+
+type api struct{ Config }
+
+// Handler returns the API's handler.
+func Handler(cfg Config) http.Handler {
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 10 * time.Second
+	}
+	if cfg.ReadWaitMax <= 0 {
+		cfg.ReadWaitMax = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &api{cfg}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/commands/{aggregate}/{id}", a.postCommand)
+	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}", a.getAggregate)
+	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}/events", a.getEvents)
+	mux.HandleFunc("GET /v1/views/{view}/{key}", a.getViewRow)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s: see the README for the /v1 API", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, Error{Error: msg})
+}
+
+func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
+	agg, id := r.PathValue("aggregate"), r.PathValue("id")
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	var req processor.Request
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, `body must be a JSON object {"type","data","expected_version"?,"command_id"?}: `+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body has data after the JSON object")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.CommandTimeout)
+	defer cancel()
+	res, err := a.Sender.Send(ctx, agg, id, req)
+	switch {
+	case errors.Is(err, aggregates.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	case errors.Is(err, aggregates.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, processor.ErrTimeout):
+		writeError(w, http.StatusGatewayTimeout, err.Error())
+		return
+	case err != nil:
+		a.Log.Error("send command", "aggregate", agg, "id", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	switch res.Status {
+	case processor.StatusAccepted:
+		// Let a read of this node that follows see the command: wait,
+		// briefly, for the local state to apply it when this node owns
+		// the aggregate.
+		if a.Owns != nil && a.Owns(agg, id) {
+			if pos, err := position.Parse(res.Position); err == nil {
+				wctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+				a.Applied.Wait(wctx, pos)
+				cancel()
+			}
+		}
+		writeJSON(w, http.StatusOK, res)
+	case processor.StatusRejected:
+		writeJSON(w, http.StatusUnprocessableEntity, res)
+	case processor.StatusConflict:
+		writeJSON(w, http.StatusConflict, res)
+	default:
+		writeJSON(w, http.StatusBadRequest, res)
+	}
+}
+
+func (a *api) codec(w http.ResponseWriter, r *http.Request) (codec.Codec, string, bool) {
+	agg, id := r.PathValue("aggregate"), r.PathValue("id")
+	c, ok := a.Codecs[agg]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown aggregate type %q", agg))
+		return c, "", false
+	}
+	if err := aggregates.CheckID(id); err != nil {
+		writeError(w, http.StatusBadRequest, "aggregate ID: "+err.Error())
+		return c, "", false
+	}
+	return c, id, true
+}
+
+// AggregateView is the answer of GET /v1/aggregates/{aggregate}/{id}.
+type AggregateView struct {
+	Aggregate string    `json:"aggregate"`
+	ID        string    `json:"id"`
+	Version   uint64    `json:"version"`
+	State     any       `json:"state"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (a *api) getAggregate(w http.ResponseWriter, r *http.Request) {
+	c, id, ok := a.codec(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	if q.Has("version") || q.Has("as_of") {
+		a.timeTravel(w, r, c, id)
+		return
+	}
+	rec, found, err := store.LoadAggregate(a.DB.Pebble(), c.Type.Name(), id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q does not exist", c.Type.Name(), id))
+		return
+	}
+	state, err := c.DecodeState(rec.State)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, AggregateView{Aggregate: c.Type.Name(), ID: id, Version: rec.Version, State: state, UpdatedAt: time.UnixMilli(rec.Timestamp).UTC()})
+}
+
+// timeTravel replays the event index up to ?version=N or ?as_of=RFC3339.
+func (a *api) timeTravel(w http.ResponseWriter, r *http.Request, c codec.Codec, id string) {
+	q := r.URL.Query()
+	maxVersion := ^uint64(0)
+	var asOf time.Time
+	if s := q.Get("version"); q.Has("version") {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v == 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("version=%q: want a version number from 1", s))
+			return
+		}
+		maxVersion = v
+	}
+	if s := q.Get("as_of"); q.Has("as_of") {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("as_of=%q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", s))
+			return
+		}
+		asOf = t
+	}
+	state := c.Type.NewState()
+	view := AggregateView{Aggregate: c.Type.Name(), ID: id}
+	var derr error
+	err := a.DB.Events(c.Type.Name(), id, 1, func(e *store.Event) bool {
+		if e.Version > maxVersion || !asOf.IsZero() && time.UnixMilli(e.Timestamp).After(asOf) {
+			return false
+		}
+		ev, _, err := c.DecodeEvent(e.Payload)
+		if err != nil {
+			derr = fmt.Errorf("event %d of %s %s: %w", e.Version, c.Type.Name(), id, err)
+			return false
+		}
+		state = c.Type.Evolve(state, ev)
+		view.Version, view.UpdatedAt = e.Version, time.UnixMilli(e.Timestamp).UTC()
+		return true
+	})
+	if err = errors.Join(err, derr); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if view.Version == 0 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q did not exist at that point", c.Type.Name(), id))
+		return
+	}
+	if maxVersion != ^uint64(0) && view.Version < maxVersion {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q has no version %d (latest %d)", c.Type.Name(), id, maxVersion, view.Version))
+		return
+	}
+	view.State = state
+	writeJSON(w, http.StatusOK, view)
+}
+
+// EventView is one event of GET /v1/aggregates/{aggregate}/{id}/events.
+type EventView struct {
+	Version       uint64          `json:"version"`
+	Type          string          `json:"type"`
+	Timestamp     time.Time       `json:"timestamp"`
+	Data          json.RawMessage `json:"data"`
+	CommandID     string          `json:"command_id,omitempty"`
+	SchemaVersion int             `json:"schema_version"`
+	Partition     int32           `json:"partition"`
+	Offset        int64           `json:"offset"`
+}
+
+// EventsPage is the answer of GET /v1/aggregates/{aggregate}/{id}/events.
+type EventsPage struct {
+	Aggregate string      `json:"aggregate"`
+	ID        string      `json:"id"`
+	Events    []EventView `json:"events"`
+	// Next is the from= of the next page, 0 when this is the last.
+	Next uint64 `json:"next,omitempty"`
+}
+
+func (a *api) getEvents(w http.ResponseWriter, r *http.Request) {
+	c, id, ok := a.codec(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	from, limit := uint64(1), 1000
+	if s := q.Get("from"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("from=%q: want a version number", s))
+			return
+		}
+		from = max(v, 1)
+	}
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 10000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit=%q: want 1 to 10000", s))
+			return
+		}
+		limit = v
+	}
+	page := EventsPage{Aggregate: c.Type.Name(), ID: id, Events: []EventView{}}
+	var derr error
+	err := a.DB.Events(c.Type.Name(), id, from, func(e *store.Event) bool {
+		if len(page.Events) == limit {
+			page.Next = e.Version
+			return false
+		}
+		ev, ver, err := c.DecodeEvent(e.Payload)
+		if err != nil {
+			derr = fmt.Errorf("event %d of %s %s: %w", e.Version, c.Type.Name(), id, err)
+			return false
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			derr = err
+			return false
+		}
+		page.Events = append(page.Events, EventView{
+			Version: e.Version, Type: e.Type, Timestamp: time.UnixMilli(e.Timestamp).UTC(), Data: data,
+			CommandID: e.CommandID, SchemaVersion: ver.N, Partition: e.Partition, Offset: e.Offset,
+		})
+		return true
+	})
+	if err = errors.Join(err, derr); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if len(page.Events) == 0 && from == 1 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q does not exist", c.Type.Name(), id))
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
+	name, key := r.PathValue("view"), r.PathValue("key")
+	v, ok := a.Views[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown view %q", name))
+		return
+	}
+	if err := aggregates.CheckID(key); err != nil {
+		writeError(w, http.StatusBadRequest, "row key: "+err.Error())
+		return
+	}
+	if !a.waitPosition(w, r, v) {
+		return
+	}
+	row, found, err := projections.GetRow(a.DB, name, key)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("view %s has no row %q", name, key))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(row, '\n'))
+}
+
+// waitPosition waits, bounded, until the view applied ?position=TOKEN. It
+// answers the request itself and returns false when it cannot.
+func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v View) bool {
+	tok := r.URL.Query().Get("position")
+	if tok == "" {
+		return true
+	}
+	pos, err := position.Parse(tok)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.ReadWaitMax)
+	defer cancel()
+	behind := v.Applied.Wait(ctx, pos)
+	if behind == nil {
+		return true
+	}
+	var total int64
+	for _, n := range behind {
+		total += n
+	}
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("view %s has not applied that position after %s: %d events behind; retry", v.Name, a.ReadWaitMax, total))
+	return false
+}
+
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	ok, why := true, map[string]string{}
+	if a.Ready != nil {
+		ok, why = a.Ready()
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ok, "checks": why})
+}

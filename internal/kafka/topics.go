@@ -1,0 +1,197 @@
+// Package kafka is Strata's Kafka wiring: topic names and settings, creating
+// and checking topics, and the headers Strata puts on records.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Headers Strata reads and writes.
+const (
+	HeaderCommandType     = "strata-command-type"
+	HeaderCommandID       = "strata-command-id"
+	HeaderExpectedVersion = "strata-expected-version"
+	HeaderContentType     = "content-type"
+	HeaderEventType       = "strata-event-type"
+	HeaderVersion         = "strata-aggregate-version"
+	HeaderDLQReason       = "strata-dlq-reason"
+	HeaderDLQSource       = "strata-dlq-source"
+	HeaderForwardedFrom   = "strata-forwarded-from"
+
+	ContentTypeJSON = "application/json"
+	ContentTypeAvro = "application/vnd.apache.avro+binary" // single-object encoding
+)
+
+// Names gives the topics of a namespace.
+type Names struct{ Namespace string }
+
+func (n Names) Commands(agg string) string  { return n.Namespace + "." + agg + ".commands" }
+func (n Names) Events(agg string) string    { return n.Namespace + "." + agg + ".events" }
+func (n Names) Snapshots(agg string) string { return n.Namespace + "." + agg + ".snapshots" }
+func (n Names) Results(agg string) string   { return n.Namespace + "." + agg + ".results" }
+func (n Names) DLQ(agg string) string       { return n.Namespace + "." + agg + ".dlq" }
+func (n Names) View(view string) string     { return n.Namespace + ".view." + view }
+
+// ProcessorGroup is the consumer group that owns an aggregate's commands.
+func (n Names) ProcessorGroup(agg string) string { return n.Namespace + "." + agg + ".processor" }
+
+// TopicSpec is a topic Strata needs, with the settings it depends on.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// Configs are set on creation. The ones in Must are checked on
+	// existing topics too: Strata refuses to run when they differ.
+	Configs map[string]string
+	Must    []string
+}
+
+const (
+	forever = "-1"
+	day     = "86400000"
+	week    = "604800000"
+)
+
+// AggregateTopics returns the topics of one aggregate type. Commands and
+// events share the partition count, so that the owner of commands
+// partition p is the only writer of events partition p.
+func (n Names) AggregateTopics(agg string, partitions int32) []TopicSpec {
+	return []TopicSpec{
+		{Name: n.Commands(agg), Partitions: partitions,
+			Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": week}, Must: []string{"cleanup.policy"}},
+		{Name: n.Events(agg), Partitions: partitions,
+			Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": forever, "retention.bytes": forever},
+			Must:    []string{"cleanup.policy", "retention.ms", "retention.bytes"}},
+		{Name: n.Snapshots(agg), Partitions: partitions,
+			Configs: map[string]string{"cleanup.policy": "compact"}, Must: []string{"cleanup.policy"}},
+		{Name: n.Results(agg), Partitions: partitions,
+			Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": day}, Must: []string{"cleanup.policy"}},
+		{Name: n.DLQ(agg), Partitions: partitions,
+			Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": week}, Must: []string{"cleanup.policy"}},
+	}
+}
+
+// ErrTopicMismatch is returned when an existing topic's settings differ from
+// what Strata needs.
+var ErrTopicMismatch = errors.New("strata: existing topic does not match")
+
+// EnsureTopics creates the missing topics and checks the existing ones:
+// partition count and the Must configs. replicationFactor -1 uses the
+// broker's default. Every mismatch is reported, naming topic, setting, what
+// it is and what it must be.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16, specs []TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var problems []error
+	var check []TopicSpec
+	for _, s := range specs {
+		td, ok := existing[s.Name]
+		if ok && td.Err == nil {
+			if got := int32(len(td.Partitions)); got != s.Partitions {
+				problems = append(problems, fmt.Errorf("%w: topic %s has %d partitions, Strata needs %d (commands and events topics of an aggregate must agree); use --partitions %d or recreate the topic",
+					ErrTopicMismatch, s.Name, got, s.Partitions, got))
+			}
+			check = append(check, s)
+			continue
+		}
+		configs := map[string]*string{}
+		for k, v := range s.Configs {
+			configs[k] = kadm.StringPtr(v)
+		}
+		resp, err := adm.CreateTopic(ctx, s.Partitions, replicationFactor, configs, s.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			// Another instance created it between our list and
+			// create: check it like any existing topic.
+			check = append(check, s)
+			continue
+		}
+		if err != nil {
+			problems = append(problems, fmt.Errorf("create topic %s: %w", s.Name, err))
+		}
+	}
+	if len(check) > 0 {
+		if err := checkConfigs(ctx, adm, check); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	return errors.Join(problems...)
+}
+
+func checkConfigs(ctx context.Context, adm *kadm.Client, specs []TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("describe topic configs: %w", err)
+	}
+	var problems []error
+	for _, s := range specs {
+		rc, err := rcs.On(s.Name, nil)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("describe configs of %s: %w", s.Name, err))
+			continue
+		}
+		if rc.Err != nil {
+			problems = append(problems, fmt.Errorf("describe configs of %s: %w", s.Name, rc.Err))
+			continue
+		}
+		got := map[string]string{}
+		for _, c := range rc.Configs {
+			got[c.Key] = c.MaybeValue()
+		}
+		must := append([]string(nil), s.Must...)
+		sort.Strings(must)
+		for _, k := range must {
+			want := s.Configs[k]
+			if !sameConfig(k, got[k], want) {
+				problems = append(problems, fmt.Errorf("%w: topic %s has %s=%q, Strata needs %q (alter it with kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config %s=%s)",
+					ErrTopicMismatch, s.Name, k, got[k], want, s.Name, k, want))
+			}
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// sameConfig compares config values, treating any negative retention as
+// "forever".
+func sameConfig(key, got, want string) bool {
+	if got == want {
+		return true
+	}
+	if key == "retention.ms" || key == "retention.bytes" {
+		g, err1 := strconv.ParseInt(got, 10, 64)
+		w, err2 := strconv.ParseInt(want, 10, 64)
+		return err1 == nil && err2 == nil && g < 0 && w < 0
+	}
+	return false
+}
+
+// PartitionFor returns the partition Kafka's default partitioner (murmur2,
+// as in the Java client and kgo's default) gives key among n partitions.
+// Commands and events of one aggregate land on the same partition number
+// because both use it.
+func PartitionFor(key []byte, n int32) int32 {
+	return int32(keyPartitioner.Partition(&kgo.Record{Key: key}, int(n)))
+}
+
+// keyPartitioner is only ever given keyed records, for which kgo's sticky
+// key partitioner is a pure hash: safe to share.
+var keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")

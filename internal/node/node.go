@@ -1,0 +1,286 @@
+// Package node runs one Strata instance: the command processors, the
+// projections, the result dispatcher and the HTTP API, over one data
+// directory and one Kafka cluster.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/internal/codec"
+	"github.com/strata-es/strata/internal/httpapi"
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/position"
+	"github.com/strata-es/strata/internal/processor"
+	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/projections"
+	"github.com/strata-es/strata/schemas"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+)
+
+// Config configures a node.
+type Config struct {
+	// Opts connect to Kafka: at least kgo.SeedBrokers; TLS and SASL too.
+	Opts []kgo.Opt
+	// Namespace prefixes every topic. Default "strata".
+	Namespace string
+	// Partitions of the commands and events topics created. Default 12:
+	// enough for 12 instances to share the write path, few enough for a
+	// small cluster. Fixed once the topics exist.
+	Partitions int32
+	// ReplicationFactor of created topics; -1 (default) is the broker's.
+	ReplicationFactor int16
+	// DataDir holds the state store and the instance ID.
+	DataDir string
+	// HTTPAddr is where the API listens. Default 127.0.0.1:8080.
+	HTTPAddr string
+	Log      *slog.Logger
+
+	Types       []aggregates.Type
+	Projections []projections.Projection
+	Catalog     *schemas.Catalog
+
+	// OnReady, if set, is called once the API serves, with its URL.
+	OnReady func(url string)
+}
+
+func (c *Config) setDefaults() {
+	if c.Namespace == "" {
+		c.Namespace = "strata"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 12
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Catalog == nil {
+		c.Catalog = schemas.Default()
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var problems []error
+	if err := aggregates.CheckName(c.Namespace); err != nil {
+		problems = append(problems, fmt.Errorf("namespace %q: %w", c.Namespace, err))
+	}
+	if c.Partitions < 1 || c.Partitions > 10000 {
+		problems = append(problems, fmt.Errorf("partitions %d: want 1 to 10000", c.Partitions))
+	}
+	if c.DataDir == "" {
+		problems = append(problems, errors.New("data directory: required"))
+	}
+	if len(c.Types) == 0 {
+		problems = append(problems, errors.New("no aggregate types"))
+	}
+	for _, t := range c.Types {
+		if err := c.Catalog.Bind(t); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	known := map[string]bool{}
+	for _, t := range c.Types {
+		known[t.Name()] = true
+	}
+	for _, p := range c.Projections {
+		if err := aggregates.CheckName(p.Name); err != nil {
+			problems = append(problems, fmt.Errorf("projection %q: %w", p.Name, err))
+		}
+		for _, a := range p.Aggregates {
+			if !known[a] {
+				problems = append(problems, fmt.Errorf("projection %s reads aggregate %q, which is not registered", p.Name, a))
+			}
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// Run runs the node until ctx ends or a part fails that the node cannot
+// run without (a command processor, the API). A failed projection is
+// reported by /readyz and its view stops advancing; the rest goes on.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := cfg.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	instanceID, err := loadInstanceID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(filepath.Join(cfg.DataDir, "state"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	names := kafka.Names{Namespace: cfg.Namespace}
+	admCl, err := kgo.NewClient(cfg.Opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer admCl.Close()
+	var specs []kafka.TopicSpec
+	codecs := map[string]codec.Codec{}
+	for _, t := range cfg.Types {
+		specs = append(specs, names.AggregateTopics(t.Name(), cfg.Partitions)...)
+		codecs[t.Name()] = codec.Codec{Type: t, Catalog: cfg.Catalog}
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = kafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.ReplicationFactor, specs)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("topics: %w", err)
+	}
+
+	sender, err := processor.NewSender(ctx, cfg.Opts, names, cfg.Partitions, codecs)
+	if err != nil {
+		return err
+	}
+	defer sender.Close()
+
+	applied := position.NewTracker()
+	procs := map[string]*processor.Processor{}
+	for _, t := range cfg.Types {
+		procs[t.Name()] = processor.New(processor.Config{
+			Codec: codecs[t.Name()], DB: db, Names: names, Partitions: cfg.Partitions,
+			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied,
+		})
+	}
+	runners := map[string]*projections.Runner{}
+	views := map[string]httpapi.View{}
+	for _, p := range cfg.Projections {
+		r := projections.NewRunner(projections.RunnerConfig{
+			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log,
+		})
+		runners[p.Name] = r
+		views[p.Name] = httpapi.View{Name: p.Name, Applied: r.Applied(), Status: r.Status}
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen on %s: %w (pass --http with a free address)", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.Handler(httpapi.Config{
+			Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log,
+			Owns: func(agg, id string) bool {
+				p := procs[agg]
+				return p != nil && p.Owns(kafka.PartitionFor([]byte(id), cfg.Partitions))
+			},
+			Ready: func() (bool, map[string]string) {
+				ok, why := true, map[string]string{}
+				for name, r := range runners {
+					st := r.Status()
+					why["projection "+name] = st.State
+					if st.State != "running" {
+						ok = false
+						if st.Error != "" {
+							why["projection "+name] += ": " + st.Error
+						}
+					}
+				}
+				return ok, why
+			},
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sender.Run(gctx) })
+	for _, p := range procs {
+		g.Go(func() error { return p.Run(gctx) })
+	}
+	var wg sync.WaitGroup
+	for name, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(gctx); err != nil {
+				log.Error("projection stopped; its view no longer advances (see /readyz)", "projection", name, "err", err)
+			}
+		}()
+	}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("HTTP server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	url := "http://" + ln.Addr().String()
+	log.Info("strata serving", "http", url, "instance", instanceID, "data", cfg.DataDir)
+	if cfg.OnReady != nil {
+		cfg.OnReady(url)
+	}
+	err = g.Wait()
+	wg.Wait()
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// loadInstanceID returns the data directory's instance ID, creating it on
+// first use. It names the transactional IDs, so a restarted process fences
+// its own unfinished transactions.
+func loadInstanceID(dir string) (string, error) {
+	path := filepath.Join(dir, "instance-id")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if aggregates.CheckName("i"+id) != nil {
+			return "", fmt.Errorf("%s: %q is not an instance ID; delete the file to make a new one", path, id)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("instance ID: %w", err)
+	}
+	var raw [8]byte
+	_, _ = rand.Read(raw[:])
+	id := hex.EncodeToString(raw[:])
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("instance ID: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("instance ID: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,214 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/position"
+	"github.com/strata-es/strata/internal/store"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// catchUp brings Pebble up to date with events partitions parts: from each
+// partition's checkpoint to the end of what is committed. See the package
+// doc for why it waits for open transactions first.
+func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
+	start := time.Now()
+	from := map[int32]int64{}
+	for _, part := range parts {
+		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part)
+		if err != nil {
+			return err
+		}
+		from[part] = off
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), p.cfg.Opts...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records (commit and abort markers) are kept so that the
+		// read always reaches the last stable offset, even when the tail
+		// of the partition is markers and aborted records only.
+		kgo.KeepControlRecords(),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	end, err := p.stableEnd(ctx, kadm.NewClient(cl), parts)
+	if err != nil {
+		return err
+	}
+	toRead := map[int32]kgo.Offset{}
+	var total int64
+	for _, part := range parts {
+		if end[part] > from[part] {
+			toRead[part] = kgo.NewOffset().At(from[part])
+			total += end[part] - from[part]
+		} else {
+			p.cfg.Applied.Advance(p.tp(part), from[part])
+		}
+	}
+	if len(toRead) == 0 {
+		return nil
+	}
+	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
+	log.Info("catching up state from the events topic", "partitions", len(toRead), "offsets", total)
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{p.events: toRead})
+	var applied int64
+	lastReport := time.Now()
+	for len(toRead) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ferr error
+		fetches.EachError(func(t string, part int32, err error) {
+			ferr = fmt.Errorf("catch up %s partition %d: %w", t, part, err)
+		})
+		if ferr != nil {
+			log.Warn("fetch error during catch-up; retrying", "err", ferr)
+			continue
+		}
+		w := p.newWork()
+		var done []int32
+		var err error
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if _, reading := toRead[fp.Partition]; !reading || err != nil {
+				return
+			}
+			for _, r := range fp.Records {
+				if r.Offset >= end[fp.Partition] {
+					break
+				}
+				if !r.Attrs.IsControl() {
+					if err = p.applyEvent(w, r); err != nil {
+						return
+					}
+					applied++
+				}
+				if r.Offset+1 > w.checkpoints[fp.Partition] {
+					w.checkpoints[fp.Partition] = r.Offset + 1
+				}
+				if r.Offset+1 >= end[fp.Partition] {
+					done = append(done, fp.Partition)
+					break
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if err := w.commit(); err != nil {
+			return err
+		}
+		for _, part := range done {
+			delete(toRead, part)
+		}
+		if time.Since(lastReport) > 2*time.Second {
+			log.Info("catching up", "applied", applied, "of", total)
+			lastReport = time.Now()
+		}
+	}
+	log.Info("caught up", "events", applied, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// stableEnd returns, per partition, an offset up to which every transaction
+// is decided: it snapshots the high watermark, then waits until the last
+// stable offset reaches it.
+func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, parts []int32) (map[int32]int64, error) {
+	hw, err := adm.ListEndOffsets(ctx, p.events)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", p.events, err)
+	}
+	deadline := time.Now().Add(p.cfg.TxnTimeout + 10*time.Second)
+	for {
+		lso, err := adm.ListCommittedOffsets(ctx, p.events)
+		if err != nil {
+			return nil, fmt.Errorf("list stable offsets of %s: %w", p.events, err)
+		}
+		end := map[int32]int64{}
+		waiting := false
+		for _, part := range parts {
+			h, ok1 := hw.Lookup(p.events, part)
+			l, ok2 := lso.Lookup(p.events, part)
+			if !ok1 || !ok2 || h.Err != nil || l.Err != nil {
+				return nil, fmt.Errorf("offsets of %s partition %d: %v %v", p.events, part, h.Err, l.Err)
+			}
+			if l.Offset < h.Offset {
+				waiting = true
+			}
+			end[part] = l.Offset
+		}
+		if !waiting {
+			return end, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("events topic %s: a transaction stayed open past the transaction timeout; is another strata instance with a different data directory writing it?", p.events)
+		}
+		sleep(ctx, 50*time.Millisecond)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// applyEvent applies one events-topic record to w.
+func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
+	where := fmt.Sprintf("%s partition %d offset %d", r.Topic, r.Partition, r.Offset)
+	ev, _, err := p.cfg.Codec.DecodeEvent(r.Value)
+	if err != nil {
+		return fmt.Errorf("event at %s: %w; stopping rather than skipping it", where, err)
+	}
+	vs, _ := header(r, kafka.HeaderVersion)
+	version, err := strconv.ParseUint(vs, 10, 64)
+	if err != nil {
+		return fmt.Errorf("event at %s: bad version header %q", where, vs)
+	}
+	id := string(r.Key)
+	a, err := w.load(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case version <= a.version:
+		// Already in Pebble (the checkpoint lags the state only if a
+		// previous catch-up was cut short); nothing to do.
+		return nil
+	case version != a.version+1:
+		return fmt.Errorf("event at %s: %s %s version %d follows version %d: the events topic has a gap", where, p.agg, id, version, a.version)
+	}
+	commandID, _ := header(r, kafka.HeaderCommandID)
+	out := &eventOut{entry: store.Event{
+		Version:   version,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Timestamp: r.Timestamp.UnixMilli(),
+		Type:      ev.EventType(),
+		CommandID: commandID,
+		Payload:   r.Value,
+	}}
+	w.apply(a, ev, out)
+	if commandID != "" {
+		// Rebuild the deduplication entry from the events themselves.
+		res := w.results[commandID]
+		if res == nil {
+			res = &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Status: StatusAccepted, Timestamp: out.entry.Timestamp}
+			w.results[commandID] = res
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("event at %s as JSON: %w", where, err)
+		}
+		res.Version = version
+		res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: version, Data: data})
+		// A command's events share one partition; the last one's offset
+		// covers them all.
+		res.Position = position.Position{p.tp(r.Partition): r.Offset}.Token()
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package processor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/store"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// handle decides one command record. It produces the command's events (or
+// forwards or dead-letters the record) through produce and returns the
+// result to publish once the events have offsets; nil when the record was
+// forwarded. An error means the batch cannot go on (Pebble failed).
+func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*kgo.Record)) (*Result, error) {
+	source := fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
+	commandID, hasID := header(r, kafka.HeaderCommandID)
+	if !hasID {
+		// A stable ID for commands sent without one, so that even they
+		// have exactly one result, keyed by something the sender can
+		// compute: where the command was written.
+		commandID = fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset)
+	}
+	id := string(r.Key)
+	res := &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Timestamp: now.UnixMilli()}
+	invalid := func(reason string) (*Result, error) {
+		p.cfg.Log.Warn("command to dead-letter queue", "aggregate", p.agg, "source", source, "command_id", commandID, "reason", reason)
+		produce(p.dlqRecord(r, source, reason))
+		res.Status, res.Error = StatusInvalid, reason
+		w.results[commandID] = res
+		return res, nil
+	}
+	if err := aggregates.CheckID(commandID); err != nil {
+		res.CommandID = fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset)
+		commandID = res.CommandID
+		return invalid("bad " + kafka.HeaderCommandID + " header: " + err.Error())
+	}
+	if err := aggregates.CheckID(id); err != nil {
+		res.AggregateID = ""
+		return invalid("bad record key (the aggregate ID): " + err.Error())
+	}
+
+	// A command on the wrong partition would make two processes write one
+	// aggregate's events; send it where its key belongs.
+	if want := kafka.PartitionFor(r.Key, p.cfg.Partitions); want != r.Partition {
+		fwd := &kgo.Record{Topic: r.Topic, Partition: want, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+		for _, h := range r.Headers {
+			if h.Key != kafka.HeaderCommandID && h.Key != kafka.HeaderForwardedFrom {
+				fwd.Headers = append(fwd.Headers, h)
+			}
+		}
+		fwd.Headers = append(fwd.Headers,
+			kgo.RecordHeader{Key: kafka.HeaderCommandID, Value: []byte(commandID)},
+			kgo.RecordHeader{Key: kafka.HeaderForwardedFrom, Value: []byte(source)})
+		produce(fwd)
+		return nil, nil
+	}
+
+	if prev, err := w.result(commandID); err != nil {
+		return nil, err
+	} else if prev != nil {
+		// Seen before: answer with the original outcome, write nothing.
+		return prev, nil
+	}
+
+	cmd, err := p.decodeCommand(r)
+	if err != nil {
+		return invalid(err.Error())
+	}
+	var expected *uint64
+	if s, ok := header(r, kafka.HeaderExpectedVersion); ok {
+		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return invalid(fmt.Sprintf("bad %s header %q: want a version number", kafka.HeaderExpectedVersion, s))
+		}
+		expected = &v
+	}
+
+	a, err := w.load(id)
+	if err != nil {
+		return nil, err
+	}
+	res.Version = a.version
+	w.results[commandID] = res
+	if expected != nil && *expected != a.version {
+		res.Status = StatusConflict
+		res.Error = (&aggregates.ConflictError{ID: id, Expected: *expected, Actual: a.version}).Error()
+		return res, nil
+	}
+	events, err := p.cfg.Codec.Type.Decide(a.state, cmd, now)
+	switch {
+	case errors.Is(err, aggregates.ErrRejected):
+		res.Status, res.Error = StatusRejected, err.Error()
+		return res, nil
+	case errors.Is(err, aggregates.ErrInvalid):
+		res.Status, res.Error = StatusInvalid, err.Error()
+		return res, nil
+	case err != nil:
+		// Decide returned something that is neither: a domain bug, but
+		// the command's fault as far as the sender can tell.
+		p.cfg.Log.Error("Decide returned an unclassified error", "aggregate", p.agg, "id", id, "command_id", commandID, "err", err)
+		res.Status, res.Error = StatusRejected, err.Error()
+		return res, nil
+	}
+	for _, ev := range events {
+		payload, err := p.cfg.Codec.EncodeEvent(ev)
+		if err != nil {
+			return nil, fmt.Errorf("processor %s: encode %s event %s: %w", p.agg, id, ev.EventType(), err)
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("processor %s: event %s as JSON: %w", p.agg, ev.EventType(), err)
+		}
+		out := &eventOut{entry: store.Event{
+			Version:   a.version + 1,
+			Partition: r.Partition,
+			Timestamp: now.UnixMilli(),
+			Type:      ev.EventType(),
+			CommandID: commandID,
+			Payload:   payload,
+		}, data: data}
+		out.rec = p.eventRecord(r.Key, r.Partition, &out.entry)
+		produce(out.rec)
+		w.apply(a, ev, out)
+		res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: out.entry.Version, Data: data})
+	}
+	res.Status, res.Version = StatusAccepted, a.version
+	return res, nil
+}
+
+// decodeCommand reads a command record's value: JSON when its content-type
+// says so (the strata-command-type header names the type), Avro
+// single-object encoding otherwise (the fingerprint names it).
+func (p *Processor) decodeCommand(r *kgo.Record) (aggregates.Command, error) {
+	ct, _ := header(r, kafka.HeaderContentType)
+	typ, hasType := header(r, kafka.HeaderCommandType)
+	isJSON := strings.HasPrefix(ct, kafka.ContentTypeJSON) ||
+		ct == "" && len(r.Value) > 0 && r.Value[0] == '{'
+	if isJSON {
+		if !hasType {
+			return nil, fmt.Errorf("JSON command without a %s header: set it to one of %v", kafka.HeaderCommandType, p.cfg.Codec.Type.CommandTypes())
+		}
+		return p.cfg.Codec.CommandJSON(typ, r.Value)
+	}
+	cmd, err := p.cfg.Codec.CommandAvro(r.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%v (send JSON with header %s: %s, or Avro single-object encoding)", err, kafka.HeaderContentType, kafka.ContentTypeJSON)
+	}
+	if hasType && typ != cmd.CommandType() {
+		return nil, fmt.Errorf("%s header says %q but the payload is a %s", kafka.HeaderCommandType, typ, cmd.CommandType())
+	}
+	return cmd, nil
+}
+
+func (p *Processor) dlqRecord(r *kgo.Record, source, reason string) *kgo.Record {
+	d := &kgo.Record{Topic: p.dlq, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+	d.Headers = append(append(d.Headers, r.Headers...),
+		kgo.RecordHeader{Key: kafka.HeaderDLQReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: kafka.HeaderDLQSource, Value: []byte(source)})
+	return d
+}
+
+func (p *Processor) resultRecord(res *Result) *kgo.Record {
+	v, _ := json.Marshal(res) // a Result always marshals
+	return &kgo.Record{
+		Topic:     p.results,
+		Partition: kafka.PartitionFor([]byte(res.CommandID), p.cfg.Partitions),
+		Key:       []byte(res.CommandID),
+		Value:     v,
+		Headers:   []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeJSON)}},
+	}
+}

@@ -1,0 +1,321 @@
+// Package processor is the write path: it consumes an aggregate type's
+// commands topic in a consumer group and, for each command, decides and
+// appends its events exactly once.
+//
+// # The loop and why its order is safe
+//
+// For each batch of polled commands, in one Kafka transaction:
+//
+//  1. Every partition of the batch that was just assigned is caught up
+//     first (catchUp): Pebble's checkpoint for events partition p says how
+//     far the local state reflects the events topic; the events after it
+//     are read (read_committed) and applied.
+//  2. Each command is decoded, deduplicated by command ID, checked against
+//     expected_version and decided against the state (Pebble, plus what
+//     earlier commands of the batch did). Its events go to events partition
+//     p, the one its command came from: commands and events are keyed and
+//     partitioned alike, so p's owner is the only writer of events
+//     partition p. A command that arrived on the wrong partition (a client
+//     with another partitioner) is forwarded to the right one in the same
+//     transaction. Undecodable commands go to the DLQ.
+//  3. The producer is flushed, so every event has its offset; then each
+//     command's result, carrying the position of its events, is produced.
+//  4. The transaction commits the events, results, DLQ records and the
+//     consumed command offsets together. A rebalance before the commit
+//     aborts it, and the session rewinds to the committed offsets.
+//  5. Only after the commit, state, event index, results and checkpoints
+//     are written to Pebble in one batch.
+//
+// Pebble is therefore never ahead of Kafka. If the process dies between 4
+// and 5, Pebble is behind: the next owner of p (this process restarted, or
+// another) catches up from the checkpoint in step 1 before deciding
+// anything. The catch-up first waits until no transaction is open on the
+// events partition (its last stable offset reaches the high watermark seen
+// at the start), so the outcome of a previous owner's last transaction is
+// known before it reads. The transactional ID is stable per data directory,
+// so a restarted process fences and aborts its own unfinished transaction
+// at once instead of waiting for the transaction timeout.
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/strata-es/strata/internal/codec"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/position"
+	"github.com/strata-es/strata/internal/store"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config configures a Processor.
+type Config struct {
+	Codec      codec.Codec
+	DB         *store.DB
+	Names      kafka.Names
+	Partitions int32 // of the commands and events topics
+	// InstanceID identifies this process's data directory; it makes the
+	// transactional ID stable across restarts.
+	InstanceID string
+	// Opts are the connection options (brokers, TLS, SASL, logger).
+	Opts []kgo.Opt
+	Log  *slog.Logger
+	// MaxBatch is the most commands per transaction. Default 2000: large
+	// enough to amortize the two round trips a transaction costs, small
+	// enough to keep a batch's latency in milliseconds.
+	MaxBatch int
+	// TxnTimeout is the broker-side transaction timeout. Default 20s.
+	TxnTimeout time.Duration
+	// Now is the clock handed to Decide. Default time.Now.
+	Now func() time.Time
+	// Applied receives the events positions written to Pebble.
+	Applied *position.Tracker
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 2000
+	}
+	if c.TxnTimeout <= 0 {
+		c.TxnTimeout = 20 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Applied == nil {
+		c.Applied = position.NewTracker()
+	}
+}
+
+// Processor runs the write path of one aggregate type.
+type Processor struct {
+	cfg                                 Config
+	agg, commands, events, results, dlq string
+
+	mu      sync.Mutex
+	pending map[int32]bool // assigned and not yet caught up
+	owned   map[int32]bool
+}
+
+// New returns a processor; Run starts it.
+func New(cfg Config) *Processor {
+	cfg.setDefaults()
+	agg := cfg.Codec.Type.Name()
+	return &Processor{
+		cfg:      cfg,
+		agg:      agg,
+		commands: cfg.Names.Commands(agg),
+		events:   cfg.Names.Events(agg),
+		results:  cfg.Names.Results(agg),
+		dlq:      cfg.Names.DLQ(agg),
+		pending:  map[int32]bool{},
+		owned:    map[int32]bool{},
+	}
+}
+
+// Owns reports whether this process currently owns commands partition p and
+// has caught it up, so that its Pebble state for p is authoritative.
+func (p *Processor) Owns(partition int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.owned[partition] && !p.pending[partition]
+}
+
+// Run processes commands until ctx ends. It returns nil on a clean stop and
+// an error when it cannot continue safely (Pebble failed, the events topic
+// holds a record this build cannot read).
+func (p *Processor) Run(ctx context.Context) error {
+	opts := append(append([]kgo.Opt(nil), p.cfg.Opts...),
+		kgo.ConsumerGroup(p.cfg.Names.ProcessorGroup(p.agg)),
+		kgo.ConsumeTopics(p.commands),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.TransactionalID(p.cfg.Names.ProcessorGroup(p.agg)+"."+p.cfg.InstanceID),
+		kgo.TransactionTimeout(p.cfg.TxnTimeout),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(p.onAssigned),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onRevoked),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("processor %s: %w", p.agg, err)
+	}
+	defer sess.Close()
+	log := p.cfg.Log.With("aggregate", p.agg)
+	log.Info("command processor started", "topic", p.commands, "group", p.cfg.Names.ProcessorGroup(p.agg))
+	for {
+		fetches := sess.PollRecords(ctx, p.cfg.MaxBatch)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, part int32, err error) {
+			log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+		})
+		if err := p.catchUpPending(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		if err := p.transact(ctx, sess, recs, log); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, part := range m[p.commands] {
+		p.owned[part] = true
+		p.pending[part] = true
+	}
+}
+
+func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, part := range m[p.commands] {
+		delete(p.owned, part)
+		delete(p.pending, part)
+	}
+}
+
+// catchUpPending catches up every partition assigned since the last call.
+func (p *Processor) catchUpPending(ctx context.Context) error {
+	p.mu.Lock()
+	var parts []int32
+	for part := range p.pending {
+		parts = append(parts, part)
+	}
+	p.mu.Unlock()
+	if len(parts) == 0 {
+		return nil
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	if err := p.catchUp(ctx, parts); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	for _, part := range parts {
+		delete(p.pending, part)
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// transact runs steps 2 to 5 of the package doc for one batch.
+func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record, log *slog.Logger) error {
+	// Finish the batch even if ctx ends meanwhile: a clean stop commits
+	// or aborts what it started instead of leaving a transaction open.
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.TxnTimeout)
+	defer cancel()
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("processor %s: begin transaction: %w", p.agg, err)
+	}
+	w := p.newWork()
+	var (
+		produceMu  sync.Mutex
+		produceErr error
+	)
+	produce := func(r *kgo.Record) {
+		sess.Produce(tctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				produceMu.Lock()
+				produceErr = errors.Join(produceErr, fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err))
+				produceMu.Unlock()
+			}
+		})
+	}
+	now := p.cfg.Now()
+	var order []*Result
+	for _, r := range recs {
+		res, err := p.handle(w, r, now, produce)
+		if err != nil {
+			_, _ = sess.End(tctx, kgo.TryAbort)
+			return err
+		}
+		if res != nil {
+			order = append(order, res)
+		}
+	}
+	// Step 3: wait for the events' offsets, then produce the results.
+	if err := sess.Client().Flush(tctx); err != nil {
+		_, _ = sess.End(tctx, kgo.TryAbort)
+		return fmt.Errorf("processor %s: flush: %w", p.agg, err)
+	}
+	p.fillPositions(w)
+	for _, res := range order {
+		produce(p.resultRecord(res))
+	}
+	produceMu.Lock()
+	perr := produceErr
+	produceMu.Unlock()
+	if perr != nil {
+		log.Error("aborting transaction: a record could not be produced; the batch will be retried", "err", perr)
+		_, _ = sess.End(tctx, kgo.TryAbort)
+		sleep(ctx, time.Second)
+		return nil
+	}
+	committed, err := sess.End(tctx, kgo.TryCommit)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Warn("transaction failed; the batch will be retried", "err", err)
+		return nil
+	}
+	if !committed {
+		log.Info("transaction aborted by a rebalance; the batch will be retried by the partitions' owner")
+		return nil
+	}
+	return w.commit()
+}
+
+// fillPositions gives each accepted result the position of its events, now
+// that they have offsets.
+func (p *Processor) fillPositions(w *work) {
+	byCommand := map[string]position.Position{}
+	for _, e := range w.events {
+		pos := byCommand[e.entry.CommandID]
+		if pos == nil {
+			pos = position.Position{}
+			byCommand[e.entry.CommandID] = pos
+		}
+		pos.Merge(position.Position{{Topic: p.events, Partition: e.entry.Partition}: e.rec.Offset})
+	}
+	for id, pos := range byCommand {
+		if r := w.results[id]; r != nil {
+			r.Position = pos.Token()
+		}
+	}
+}
+
+func (p *Processor) tp(partition int32) position.TP {
+	return position.TP{Topic: p.events, Partition: partition}
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,37 @@
+package processor
+
+import "encoding/json"
+
+// Outcome of a command.
+const (
+	StatusAccepted = "accepted" // events were appended
+	StatusRejected = "rejected" // a domain rule refused it; no events
+	StatusConflict = "conflict" // expected_version did not match; no events
+	StatusInvalid  = "invalid"  // it could not be decoded or validated; no events
+)
+
+// Result is the outcome of one command: the value of its record on
+// <ns>.<aggregate>.results (JSON, keyed by command ID) and the body of the
+// HTTP answer.
+type Result struct {
+	CommandID   string `json:"command_id"`
+	Aggregate   string `json:"aggregate"`
+	AggregateID string `json:"aggregate_id"`
+	Status      string `json:"status"`
+	// Version is the aggregate's version after the command; for a
+	// conflict, its actual version.
+	Version uint64        `json:"version"`
+	Events  []ResultEvent `json:"events,omitempty"`
+	// Position is the token of the events written, for read-your-writes.
+	Position string `json:"position,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Timestamp is when the command was decided, unix milliseconds.
+	Timestamp int64 `json:"timestamp"`
+}
+
+// ResultEvent is one event a command appended.
+type ResultEvent struct {
+	Type    string          `json:"type"`
+	Version uint64          `json:"version"`
+	Data    json.RawMessage `json:"data"`
+}

@@ -1,0 +1,187 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/position"
+	"github.com/strata-es/strata/internal/store"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// work is what one transaction (or one catch-up step) does to local state:
+// the aggregates it touched, the events it appended, the results it
+// decided. It is applied to Pebble in one batch, after Kafka has committed
+// it, by commit.
+type work struct {
+	p           *Processor
+	aggs        map[string]*aggState
+	events      []*eventOut
+	results     map[string]*Result // by command ID
+	checkpoints map[int32]int64    // events partition -> next offset
+}
+
+type aggState struct {
+	id        string
+	version   uint64
+	state     any
+	partition int32
+	offset    int64
+	timestamp int64
+	dirty     bool
+}
+
+type eventOut struct {
+	agg   *aggState
+	entry store.Event
+	rec   *kgo.Record // nil in catch-up, where the offset is known already
+	data  json.RawMessage
+}
+
+func (p *Processor) newWork() *work {
+	return &work{
+		p:           p,
+		aggs:        map[string]*aggState{},
+		results:     map[string]*Result{},
+		checkpoints: map[int32]int64{},
+	}
+}
+
+// load returns an aggregate's state as this work sees it: its own changes
+// first, then Pebble, then the initial state.
+func (w *work) load(id string) (*aggState, error) {
+	if a, ok := w.aggs[id]; ok {
+		return a, nil
+	}
+	rec, ok, err := store.LoadAggregate(w.p.cfg.DB.Pebble(), w.p.agg, id)
+	if err != nil {
+		return nil, err
+	}
+	a := &aggState{id: id}
+	if ok {
+		a.version, a.partition, a.offset, a.timestamp = rec.Version, rec.Partition, rec.Offset, rec.Timestamp
+		a.state, err = w.p.cfg.Codec.DecodeState(rec.State)
+	} else {
+		a.state = w.p.cfg.Codec.Type.NewState()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %s %s: %w", w.p.agg, id, err)
+	}
+	w.aggs[id] = a
+	return a, nil
+}
+
+// result returns the stored result of a command ID, from this work or
+// Pebble.
+func (w *work) result(commandID string) (*Result, error) {
+	if r, ok := w.results[commandID]; ok {
+		return r, nil
+	}
+	b, ok, err := store.LoadResult(w.p.cfg.DB.Pebble(), w.p.agg, commandID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: result of command %s: %v", store.ErrCorrupt, commandID, err)
+	}
+	return &r, nil
+}
+
+// apply evolves a with ev and records it for the event index.
+func (w *work) apply(a *aggState, ev aggregates.Event, out *eventOut) {
+	a.state = w.p.cfg.Codec.Type.Evolve(a.state, ev)
+	a.version = out.entry.Version
+	a.partition, a.timestamp, a.dirty = out.entry.Partition, out.entry.Timestamp, true
+	out.agg = a
+	w.events = append(w.events, out)
+}
+
+// commit writes the work to Pebble in one batch and advances the applied
+// positions. It runs only after Kafka committed the same work.
+func (w *work) commit() error {
+	p := w.p
+	b := p.cfg.DB.NewBatch()
+	for _, e := range w.events {
+		if e.rec != nil {
+			e.entry.Offset = e.rec.Offset
+		}
+		e.agg.offset = e.entry.Offset
+		if next := e.entry.Offset + 1; next > w.checkpoints[e.entry.Partition] {
+			w.checkpoints[e.entry.Partition] = next
+		}
+		if err := store.PutEvent(b, p.agg, e.agg.id, &e.entry); err != nil {
+			b.Close()
+			return err
+		}
+	}
+	for _, a := range w.aggs {
+		if !a.dirty {
+			continue
+		}
+		st, err := p.cfg.Codec.EncodeState(a.state)
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("encode state of %s %s: %w", p.agg, a.id, err)
+		}
+		rec := store.Aggregate{Version: a.version, Partition: a.partition, Offset: a.offset, Timestamp: a.timestamp, State: st}
+		if err := store.PutAggregate(b, p.agg, a.id, &rec); err != nil {
+			b.Close()
+			return err
+		}
+	}
+	for id, r := range w.results {
+		v, err := json.Marshal(r)
+		if err != nil {
+			b.Close()
+			return err
+		}
+		if err := store.PutResult(b, p.agg, id, v); err != nil {
+			b.Close()
+			return err
+		}
+	}
+	for part, next := range w.checkpoints {
+		if err := store.PutCheckpoint(b, p.agg, part, next); err != nil {
+			b.Close()
+			return err
+		}
+	}
+	if err := p.cfg.DB.Commit(b); err != nil {
+		return fmt.Errorf("write state of %s to Pebble: %w", p.agg, err)
+	}
+	for part, next := range w.checkpoints {
+		p.cfg.Applied.Advance(position.TP{Topic: p.events, Partition: part}, next)
+	}
+	return nil
+}
+
+// eventRecord builds the Kafka record of an event.
+func (p *Processor) eventRecord(key []byte, partition int32, e *store.Event) *kgo.Record {
+	return &kgo.Record{
+		Topic:     p.events,
+		Partition: partition,
+		Key:       key,
+		Value:     e.Payload,
+		Timestamp: msTime(e.Timestamp),
+		Headers: []kgo.RecordHeader{
+			{Key: kafka.HeaderEventType, Value: []byte(e.Type)},
+			{Key: kafka.HeaderVersion, Value: strconv.AppendUint(nil, e.Version, 10)},
+			{Key: kafka.HeaderCommandID, Value: []byte(e.CommandID)},
+			{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeAvro)},
+		},
+	}
+}
+
+// header returns the value of the first header named key.
+func header(r *kgo.Record, key string) (string, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}

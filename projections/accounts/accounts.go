@@ -1,0 +1,46 @@
+// Package accounts is the accounts view: one row per bank account with its
+// owner, balance and the version of the last event applied.
+package accounts
+
+import (
+	"time"
+
+	"github.com/strata-es/strata/aggregates/account"
+	"github.com/strata-es/strata/projections"
+)
+
+// Row is an account as the view shows it.
+type Row struct {
+	ID        string    `json:"id"`
+	Owner     string    `json:"owner"`
+	Balance   int64     `json:"balance"`
+	Version   uint64    `json:"version"`
+	OpenedAt  time.Time `json:"opened_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Projection maintains the accounts view.
+var Projection = projections.Projection{
+	Name:       "accounts",
+	Aggregates: []string{account.Name},
+	Apply:      apply,
+}
+
+func apply(tx projections.Tx, ev projections.Event) error {
+	var row Row
+	if _, err := tx.Get(ev.AggregateID, &row); err != nil {
+		return err
+	}
+	switch e := ev.Data.(type) {
+	case account.Opened:
+		row = Row{ID: ev.AggregateID, Owner: e.Owner, Balance: e.InitialBalance, OpenedAt: ev.Timestamp}
+	case account.Deposited:
+		row.Balance += e.Amount
+	case account.Withdrawn:
+		row.Balance -= e.Amount
+	default:
+		return nil
+	}
+	row.Version, row.UpdatedAt = ev.Version, ev.Timestamp
+	return tx.Put(ev.AggregateID, row)
+}

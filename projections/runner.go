@@ -1,0 +1,266 @@
+package projections
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/strata-es/strata/internal/codec"
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/position"
+	"github.com/strata-es/strata/internal/store"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Key kinds of the views' keyspace in the state store.
+const (
+	kindRow    = 'v'
+	kindOffset = 'o'
+)
+
+// RowKey is the key of a view row.
+func RowKey(view, key string) []byte { return store.Key(kindRow, view, key) }
+
+func offsetKey(proj, topic string, partition int32) []byte {
+	return binary.BigEndian.AppendUint32(append(store.Key(kindOffset, proj, topic), 0), uint32(partition))
+}
+
+// RunnerConfig configures a Runner.
+type RunnerConfig struct {
+	Projection Projection
+	Codecs     map[string]codec.Codec // by aggregate type
+	DB         *store.DB
+	Names      kafka.Names
+	Partitions int32
+	Opts       []kgo.Opt
+	Log        *slog.Logger
+	// Applied receives the events positions the view has applied.
+	Applied *position.Tracker
+}
+
+// Runner keeps one projection's view up to date.
+type Runner struct {
+	cfg RunnerConfig
+
+	mu     sync.Mutex
+	status Status
+}
+
+// Status is what a runner is doing.
+type Status struct {
+	State   string    `json:"state"` // starting, running, stopped, failed
+	Error   string    `json:"error,omitempty"`
+	Applied int64     `json:"applied"` // events applied since start
+	Since   time.Time `json:"since"`
+}
+
+// NewRunner returns a runner; Run starts it.
+func NewRunner(cfg RunnerConfig) *Runner {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Applied == nil {
+		cfg.Applied = position.NewTracker()
+	}
+	return &Runner{cfg: cfg, status: Status{State: "starting", Since: time.Now()}}
+}
+
+// Applied is the tracker of what the view has applied.
+func (r *Runner) Applied() *position.Tracker { return r.cfg.Applied }
+
+// Status returns the runner's status.
+func (r *Runner) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+func (r *Runner) setState(state string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.State, r.status.Since = state, time.Now()
+	if err != nil {
+		r.status.Error = err.Error()
+	}
+}
+
+// Run applies events until ctx ends. It returns an error, and its status
+// says failed, when an event cannot be decoded or applied: a view that
+// skipped an event would be silently wrong.
+func (r *Runner) Run(ctx context.Context) error {
+	err := r.run(ctx)
+	if err != nil && ctx.Err() == nil {
+		r.setState("failed", err)
+		return fmt.Errorf("projection %s: %w", r.cfg.Projection.Name, err)
+	}
+	r.setState("stopped", nil)
+	return nil
+}
+
+func (r *Runner) run(ctx context.Context) error {
+	p := r.cfg.Projection
+	db := r.cfg.DB.Pebble()
+	start := map[string]map[int32]kgo.Offset{}
+	topicAgg := map[string]string{}
+	for _, agg := range p.Aggregates {
+		if _, ok := r.cfg.Codecs[agg]; !ok {
+			return fmt.Errorf("reads aggregate %q, which is not registered", agg)
+		}
+		topic := r.cfg.Names.Events(agg)
+		topicAgg[topic] = agg
+		start[topic] = map[int32]kgo.Offset{}
+		for part := int32(0); part < r.cfg.Partitions; part++ {
+			next, err := loadOffset(db, p.Name, topic, part)
+			if err != nil {
+				return err
+			}
+			start[topic][part] = kgo.NewOffset().At(next)
+			r.cfg.Applied.Advance(position.TP{Topic: topic, Partition: part}, next)
+		}
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), r.cfg.Opts...),
+		kgo.ConsumePartitions(start),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	r.setState("running", nil)
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, part int32, err error) {
+			r.cfg.Log.Warn("fetch error", "projection", p.Name, "topic", t, "partition", part, "err", err)
+		})
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		b := r.cfg.DB.NewBatch()
+		tx := &batchTx{b: b, view: p.Name}
+		next := map[position.TP]int64{}
+		var applyErr error
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if applyErr != nil {
+				return
+			}
+			ev, err := decode(r.cfg.Codecs[topicAgg[rec.Topic]], rec)
+			if err == nil {
+				err = p.Apply(tx, ev)
+			}
+			if err != nil {
+				applyErr = fmt.Errorf("event at %s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+				return
+			}
+			next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
+		})
+		if applyErr != nil {
+			b.Close()
+			return applyErr
+		}
+		for tp, off := range next {
+			if err := b.Set(offsetKey(p.Name, tp.Topic, tp.Partition), binary.BigEndian.AppendUint64(nil, uint64(off)), nil); err != nil {
+				b.Close()
+				return err
+			}
+		}
+		if err := r.cfg.DB.Commit(b); err != nil {
+			return fmt.Errorf("write view %s: %w", p.Name, err)
+		}
+		for tp, off := range next {
+			r.cfg.Applied.Advance(tp, off)
+		}
+		r.mu.Lock()
+		r.status.Applied += int64(fetches.NumRecords())
+		r.mu.Unlock()
+	}
+}
+
+func loadOffset(db pebble.Reader, proj, topic string, part int32) (int64, error) {
+	v, c, err := db.Get(offsetKey(proj, topic, part))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: offset of projection %s %s/%d", store.ErrCorrupt, proj, topic, part)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func decode(c codec.Codec, rec *kgo.Record) (Event, error) {
+	data, _, err := c.DecodeEvent(rec.Value)
+	if err != nil {
+		return Event{}, err
+	}
+	ev := Event{
+		Aggregate:   c.Type.Name(),
+		AggregateID: string(rec.Key),
+		Type:        data.EventType(),
+		Timestamp:   rec.Timestamp,
+		Data:        data,
+		Topic:       rec.Topic,
+		Partition:   rec.Partition,
+		Offset:      rec.Offset,
+	}
+	for _, h := range rec.Headers {
+		switch h.Key {
+		case kafka.HeaderVersion:
+			ev.Version, err = strconv.ParseUint(string(h.Value), 10, 64)
+			if err != nil {
+				return Event{}, fmt.Errorf("bad %s header %q", kafka.HeaderVersion, h.Value)
+			}
+		case kafka.HeaderCommandID:
+			ev.CommandID = string(h.Value)
+		}
+	}
+	return ev, nil
+}
+
+type batchTx struct {
+	b    *pebble.Batch
+	view string
+}
+
+func (t *batchTx) Get(key string, row any) (bool, error) {
+	v, c, err := t.b.Get(RowKey(t.view, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	if err := json.Unmarshal(v, row); err != nil {
+		return false, fmt.Errorf("%w: row %q of view %s: %v", store.ErrCorrupt, key, t.view, err)
+	}
+	return true, nil
+}
+
+func (t *batchTx) Put(key string, row any) error {
+	v, err := json.Marshal(row)
+	if err != nil {
+		return fmt.Errorf("view %s row %q: %w", t.view, key, err)
+	}
+	return t.b.Set(RowKey(t.view, key), v, nil)
+}
+
+func (t *batchTx) Delete(key string) error { return t.b.Delete(RowKey(t.view, key), nil) }
+
+// GetRow returns the JSON of a view row from db.
+func GetRow(db *store.DB, view, key string) (json.RawMessage, bool, error) {
+	v, ok, err := db.Get(RowKey(view, key))
+	return v, ok, err
+}
