@@ -73,10 +73,48 @@ func Handler(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s: see the README for the /v1 API", r.Method, r.URL.Path))
-	})
-	return mux
+	return jsonErrors{mux}
+}
+
+// jsonErrors answers requests that match no route in JSON like every other
+// error, keeping the mux's choice of 404 or 405 (with its Allow header).
+type jsonErrors struct{ mux *http.ServeMux }
+
+func (j jsonErrors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := j.mux.Handler(r); pattern != "" {
+		j.mux.ServeHTTP(w, r)
+		return
+	}
+	j.mux.ServeHTTP(&errorWriter{ResponseWriter: w, r: r}, r)
+}
+
+type errorWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	swallow bool
+}
+
+func (e *errorWriter) WriteHeader(code int) {
+	var msg string
+	switch code {
+	case http.StatusNotFound:
+		msg = fmt.Sprintf("no route for %s %s: see the README for the /v1 API", e.r.Method, e.r.URL.Path)
+	case http.StatusMethodNotAllowed:
+		msg = fmt.Sprintf("method %s not allowed on %s (allowed: %s)", e.r.Method, e.r.URL.Path, e.Header().Get("Allow"))
+	default:
+		e.ResponseWriter.WriteHeader(code)
+		return
+	}
+	e.swallow = true
+	e.Header().Del("X-Content-Type-Options")
+	writeError(e.ResponseWriter, code, msg)
+}
+
+func (e *errorWriter) Write(b []byte) (int, error) {
+	if e.swallow {
+		return len(b), nil
+	}
+	return e.ResponseWriter.Write(b)
 }
 
 // Error is the body of every error answer.

@@ -100,9 +100,10 @@ type Processor struct {
 	cfg                                 Config
 	agg, commands, events, results, dlq string
 
-	mu      sync.Mutex
-	pending map[int32]bool // assigned and not yet caught up
-	owned   map[int32]bool
+	mu         sync.Mutex
+	pending    map[int32]bool // assigned and not yet caught up
+	owned      map[int32]bool
+	cancelPoll context.CancelFunc
 }
 
 // New returns a processor; Run starts it.
@@ -139,6 +140,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
+		// A fetch in flight keeps partitions assigned after it was sent
+		// waiting until it returns; the default 5s long poll made the
+		// first command after a start wait that long.
+		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.TransactionalID(p.cfg.Names.ProcessorGroup(p.agg)+"."+p.cfg.InstanceID),
 		kgo.TransactionTimeout(p.cfg.TxnTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -154,12 +159,25 @@ func (p *Processor) Run(ctx context.Context) error {
 	log := p.cfg.Log.With("aggregate", p.agg)
 	log.Info("command processor started", "topic", p.commands, "group", p.cfg.Names.ProcessorGroup(p.agg))
 	for {
-		fetches := sess.PollRecords(ctx, p.cfg.MaxBatch)
+		// A new assignment interrupts the poll, so that its partitions
+		// are caught up at once rather than when a command arrives:
+		// reads of this node's state are then current soon after start.
+		pollCtx, cancel := context.WithCancel(ctx)
+		p.mu.Lock()
+		p.cancelPoll = cancel
+		if len(p.pending) > 0 {
+			cancel()
+		}
+		p.mu.Unlock()
+		fetches := sess.PollRecords(pollCtx, p.cfg.MaxBatch)
+		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
 		fetches.EachError(func(t string, part int32, err error) {
-			log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+			if !errors.Is(err, context.Canceled) {
+				log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+			}
 		})
 		if err := p.catchUpPending(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -183,6 +201,9 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]
 	for _, part := range m[p.commands] {
 		p.owned[part] = true
 		p.pending[part] = true
+	}
+	if p.cancelPoll != nil {
+		p.cancelPoll()
 	}
 }
 
@@ -283,7 +304,11 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 		log.Info("transaction aborted by a rebalance; the batch will be retried by the partitions' owner")
 		return nil
 	}
-	return w.commit()
+	if err := w.commit(); err != nil {
+		return err
+	}
+	log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(now))
+	return nil
 }
 
 // fillPositions gives each accepted result the position of its events, now
