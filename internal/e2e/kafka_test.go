@@ -97,11 +97,13 @@ func TestCommandOverKafka(t *testing.T) {
 		return byKey(rs, "k-open") != nil && byKey(rs, "k-w1") != nil && byKey(rs, "k-w2") != nil
 	})
 	want := map[string]string{"k-open": "accepted 1", "k-w1": "accepted 2", "k-w2": "rejected 2"}
+	var lastPosition string
 	for id, w := range want {
 		var res struct {
-			Status  string
-			Version int
-			Error   string
+			Status   string
+			Version  int
+			Error    string
+			Position string
 		}
 		if err := json.Unmarshal(byKey(results, id).Value, &res); err != nil {
 			t.Fatal(err)
@@ -109,9 +111,14 @@ func TestCommandOverKafka(t *testing.T) {
 		if got := res.Status + " " + itoa(res.Version); got != w {
 			t.Errorf("result of %s = %s (%s), want %s", id, got, res.Error, w)
 		}
+		if id == "k-w1" {
+			lastPosition = res.Position
+		}
 	}
+	// The result is committed to Kafka before the node's state store
+	// applies it; the position token makes the read wait for that.
 	var agg struct{ State struct{ Balance int } }
-	if s.do(t, "GET", "/v1/aggregates/account/acc-k", "", &agg); agg.State.Balance != 40 {
+	if s.do(t, "GET", "/v1/aggregates/account/acc-k?position="+lastPosition, "", &agg); agg.State.Balance != 40 {
 		t.Fatalf("balance = %d, want 40", agg.State.Balance)
 	}
 	// The events are on the events topic, keyed by the aggregate ID, in
@@ -187,11 +194,17 @@ func TestBadRecordsGoToTheDLQ(t *testing.T) {
 			t.Errorf("result of %s = %s, want %s", id, r.Value, want)
 		}
 	}
+	// The forwarded command lands on partition p after the good one, so
+	// its position covers both.
+	var fwd struct{ Position string }
+	if err := json.Unmarshal(byKey(results, "misrouted").Value, &fwd); err != nil {
+		t.Fatal(err)
+	}
 	var agg struct {
 		Version int
 		State   struct{ Balance int }
 	}
-	if s.do(t, "GET", "/v1/aggregates/account/acc-d", "", &agg); agg.State.Balance != 10 || agg.Version != 3 {
+	if s.do(t, "GET", "/v1/aggregates/account/acc-d?position="+fwd.Position, "", &agg); agg.State.Balance != 10 || agg.Version != 3 {
 		t.Fatalf("after the good and the forwarded deposit: %+v, want balance 10 at version 3", agg)
 	}
 	// Every event of the aggregate is on its own partition, including the

@@ -217,7 +217,7 @@ type AggregateView struct {
 
 func (a *api) getAggregate(w http.ResponseWriter, r *http.Request) {
 	c, id, ok := a.codec(w, r)
-	if !ok {
+	if !ok || !a.waitPosition(w, r, View{Name: "aggregate state", Applied: a.Applied}) {
 		return
 	}
 	q := r.URL.Query()
@@ -318,7 +318,7 @@ type EventsPage struct {
 
 func (a *api) getEvents(w http.ResponseWriter, r *http.Request) {
 	c, id, ok := a.codec(w, r)
-	if !ok {
+	if !ok || !a.waitPosition(w, r, View{Name: "event index", Applied: a.Applied}) {
 		return
 	}
 	q := r.URL.Query()
@@ -376,6 +376,7 @@ func (a *api) getEvents(w http.ResponseWriter, r *http.Request) {
 func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 	name, key := r.PathValue("view"), r.PathValue("key")
 	v, ok := a.Views[name]
+	v.Name = "view " + name
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown view %q", name))
 		return
@@ -423,7 +424,7 @@ func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v View) bool 
 		total += n
 	}
 	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("view %s has not applied that position after %s: %d events behind; retry", v.Name, a.ReadWaitMax, total))
+	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s has not applied that position after %s: %d offsets behind; retry", v.Name, a.ReadWaitMax, total))
 	return false
 }
 

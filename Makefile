@@ -1,0 +1,52 @@
+# Strata: the two set-up commands are `make run` and `make test`.
+GO       ?= go
+BIN      := bin/strata
+ARGS     ?=
+KAFKA_NODES ?= 1
+# Where `make kafka-up` writes the bootstrap address of the local cluster.
+KAFKA_STATE ?= $(or $(STRATA_KAFKA_STATE),/tmp/strata-kafka)
+
+.PHONY: all build run test test-short vet fmt-check test-kafka bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/strata
+
+## run: Strata on its embedded Kafka broker, data under ./.strata (Ctrl-C stops)
+run: build
+	./$(BIN) dev $(ARGS)
+
+## test: formatting, vet, and the whole suite with the race detector on the
+## embedded broker
+test: fmt-check vet
+	$(GO) test -race -count=1 ./...
+
+## test-short: the suite without the race detector (quicker while editing)
+test-short:
+	$(GO) test -count=1 ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+-include compose/kafka.mk
+
+## test-kafka: start a local Apache Kafka (KAFKA_NODES=1 or 3), run the
+## end-to-end suite against it, stop it (also on failure)
+test-kafka:
+	@set -e; \
+	$(MAKE) --no-print-directory kafka-up KAFKA_NODES=$(KAFKA_NODES); \
+	brokers=$$(cat $(KAFKA_STATE)/bootstrap); \
+	echo "== end-to-end suite against Apache Kafka at $$brokers"; \
+	start=$$(date +%s); \
+	status=0; STRATA_TEST_BROKERS=$$brokers $(GO) test -count=1 -timeout 15m ./internal/e2e/ || status=$$?; \
+	echo "== suite took $$(( $$(date +%s) - start ))s against $(KAFKA_NODES) node(s)"; \
+	$(MAKE) --no-print-directory kafka-down; \
+	exit $$status
+
+clean:
+	rm -rf bin .strata

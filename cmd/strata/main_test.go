@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDev runs 'strata dev' in process and returns the URL it prints.
+func startDev(t *testing.T, dataDir string) (url string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--data", dataDir, "--kafka-port", "0", "--http", "127.0.0.1:0", "--log-level", "warn"}, nil, pw, io.Discard)
+		pw.Close()
+	}()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	sawBroker := false
+	timeout := time.After(60 * time.Second)
+	for url == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("strata dev exited with %d before serving", <-done)
+			}
+			if strings.Contains(l, "embedded Kafka broker at 127.0.0.1:") {
+				sawBroker = true
+			}
+			if i := strings.Index(l, "HTTP API at "); i >= 0 {
+				url = strings.Fields(l[i+len("HTTP API at "):])[0]
+			}
+		case <-timeout:
+			t.Fatal("strata dev did not print its HTTP URL in 60s")
+		}
+	}
+	if !sawBroker {
+		t.Error("strata dev did not print the broker address first")
+	}
+	var stopped bool
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		go func() {
+			for range lines {
+			}
+		}()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("strata dev exited with %d after Ctrl-C", code)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("strata dev did not stop in 30s")
+		}
+	}
+	t.Cleanup(stop)
+	return url, stop
+}
+
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, nil, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestDevAndCLI(t *testing.T) {
+	dir := t.TempDir()
+	url, stop := startDev(t, dir)
+	if code, out, errs := cli(t, "send", "account", "acc-1", "OpenAccount", `{"owner":"ada","initial_balance":1000}`, "--http", url); code != 0 || !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("send open: %d %s %s", code, out, errs)
+	}
+	code, out, _ := cli(t, "send", "--http", url, "account", "acc-1", "Deposit", `{"amount":5}`)
+	if code != 0 {
+		t.Fatalf("send deposit: %d %s", code, out)
+	}
+	var res struct{ Position string }
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Position == "" {
+		t.Fatalf("send output is not the result JSON: %v\n%s", err, out)
+	}
+	if code, _, errs := cli(t, "send", "account", "acc-1", "Withdraw", `{"amount":5000}`, "--http", url); code != exitFailure || !strings.Contains(errs, "insufficient funds") {
+		t.Fatalf("overdraft: %d %s", code, errs)
+	}
+	if code, out, _ := cli(t, "get", "account", "acc-1", "--http", url); code != 0 || !strings.Contains(out, `"balance": 1005`) {
+		t.Fatalf("get: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, "get", "account", "acc-1", "--version", "1", "--http", url); code != 0 || !strings.Contains(out, `"balance": 1000`) {
+		t.Fatalf("get --version 1: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, "events", "account", "acc-1", "--http", url); code != 0 || strings.Index(out, "AccountOpened") > strings.Index(out, "MoneyDeposited") || !strings.Contains(out, "MoneyDeposited") {
+		t.Fatalf("events: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, "view", "accounts", "acc-1", "--position", res.Position, "--http", url); code != 0 || !strings.Contains(out, `"balance": 1005`) {
+		t.Fatalf("view: %d %s", code, out)
+	}
+	if code, _, errs := cli(t, "get", "account", "nobody", "--http", url); code != exitNotFound || !strings.Contains(errs, "does not exist") {
+		t.Fatalf("get missing: %d %s", code, errs)
+	}
+
+	// Data survives a restart of 'strata dev', broker included.
+	stop()
+	url, _ = startDev(t, dir)
+	if code, out, _ := cli(t, "get", "account", "acc-1", "--http", url); code != 0 || !strings.Contains(out, `"balance": 1005`) || !strings.Contains(out, `"version": 2`) {
+		t.Fatalf("get after restart: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, "send", "account", "acc-1", "Deposit", `{"amount":1}`, "--http", url); code != 0 || !strings.Contains(out, `"version": 3`) {
+		t.Fatalf("send after restart: %d %s", code, out)
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, exitUsage, "Usage:"},
+		{[]string{"launch"}, exitUsage, `unknown command "launch"`},
+		{[]string{"send", "account", "acc-1"}, exitUsage, "want AGGREGATE ID TYPE"},
+		{[]string{"send", "account", "acc-1", "Deposit", "{amount:5}"}, exitUsage, "is not valid JSON"},
+		{[]string{"send", "account", "acc-1", "Deposit", "--expected-version", "x"}, exitUsage, "--expected-version"},
+		{[]string{"get", "account"}, exitUsage, "want AGGREGATE ID"},
+		{[]string{"get", "account", "a", "--as-of", "noon"}, exitUsage, "RFC 3339"},
+		{[]string{"dev", "--kafka-port", "70000"}, exitUsage, "want 0 to 65535"},
+		{[]string{"dev", "--partitions", "0"}, exitUsage, "--partitions 0"},
+		{[]string{"dev", "--log-level", "loud"}, exitUsage, "--log-level"},
+		{[]string{"dev", "--nonsense"}, exitUsage, "flag provided but not defined"},
+		{[]string{"serve"}, exitUsage, "--brokers is required"},
+		{[]string{"get", "account", "a", "--http", "127.0.0.1:1"}, exitFailure, "is Strata running?"},
+	} {
+		code, out, errs := cli(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.msg) {
+			t.Errorf("strata %v: exit %d (want %d), output %q lacks %q", tc.args, code, tc.code, out+errs, tc.msg)
+		}
+	}
+}
