@@ -5,10 +5,9 @@ import (
 	"testing"
 )
 
-// TestBadHTTPInput: every malformed request gets a 4xx naming the problem,
+// testBadHTTPInput: every malformed request gets a 4xx naming the problem,
 // and the server keeps serving.
-func TestBadHTTPInput(t *testing.T) {
-	b := newBroker(t)
+func testBadHTTPInput(t *testing.T, b *broker) {
 	s := startNode(t, b, nodeOpts{ns: namespace(), dataDir: t.TempDir()})
 	s.send(t, "acc-b", "OpenAccount", `{"owner":"bea","initial_balance":10}`)
 	long := strings.Repeat("x", 300)

@@ -22,6 +22,7 @@ import (
 	"github.com/strata-es/strata/aggregates/account"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/node"
+	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -110,6 +111,11 @@ type nodeOpts struct {
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
 	t.Helper()
+	return startNodeWith(t, b, o, processor.Faults{})
+}
+
+func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	s := &server{cancel: cancel, done: make(chan error, 1)}
@@ -124,6 +130,7 @@ func startNode(t *testing.T, b *broker, o nodeOpts) *server {
 			Projections: []projections.Projection{accounts.Projection},
 			OnReady:     func(url string) { ready <- url },
 			Log:         testLogger(),
+			Faults:      faults,
 		})
 	}()
 	select {
@@ -137,6 +144,24 @@ func startNode(t *testing.T, b *broker, o nodeOpts) *server {
 	}
 	t.Cleanup(func() { s.stop(t) })
 	return s
+}
+
+// wait waits for the node to stop by itself and returns its error.
+func (s *server) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		s.cancel()
+		s.cancel = nil
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not stop in 30s")
+		return nil
+	}
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }
 
 func (s *server) stop(t *testing.T) {

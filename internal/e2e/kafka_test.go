@@ -76,11 +76,10 @@ func header(r *kgo.Record, key string) string {
 	return ""
 }
 
-// TestCommandOverKafka: a command produced by a plain Kafka client is
+// testCommandOverKafka: a command produced by a plain Kafka client is
 // processed like an HTTP one; its result appears on the results topic
 // keyed by its command ID.
-func TestCommandOverKafka(t *testing.T) {
-	b := newBroker(t)
+func testCommandOverKafka(t *testing.T, b *broker) {
 	ns := namespace()
 	names := kafka.Names{Namespace: ns}
 	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
@@ -137,11 +136,10 @@ func TestCommandOverKafka(t *testing.T) {
 	}
 }
 
-// TestBadRecordsGoToTheDLQ: undecodable commands go to the DLQ with the
+// testBadRecordsGoToTheDLQ: undecodable commands go to the DLQ with the
 // reason and get an invalid result; the partition keeps flowing; a command
 // on the wrong partition is forwarded to the right one.
-func TestBadRecordsGoToTheDLQ(t *testing.T) {
-	b := newBroker(t)
+func testBadRecordsGoToTheDLQ(t *testing.T, b *broker) {
 	ns := namespace()
 	names := kafka.Names{Namespace: ns}
 	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})

@@ -20,11 +20,10 @@ type accountRow struct {
 	Version int
 }
 
-// TestRestart: a node stopped and started again on the same data directory
+// testRestart: a node stopped and started again on the same data directory
 // (and, on the embedded broker, the broker too) serves the same state and
 // view, and new commands continue the version sequence.
-func TestRestart(t *testing.T) {
-	b := newBroker(t)
+func testRestart(t *testing.T, b *broker) {
 	ns, dir := namespace(), t.TempDir()
 	s := startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
 	s.send(t, "acc-r", "OpenAccount", `{"owner":"rui","initial_balance":100}`)
@@ -55,11 +54,10 @@ func TestRestart(t *testing.T) {
 	}
 }
 
-// TestRestoreIntoEmptyDataDir: a node with no local state rebuilds the
+// testRestoreIntoEmptyDataDir: a node with no local state rebuilds the
 // aggregates, the event index, the command-ID deduplication and the views
 // from the events topic alone.
-func TestRestoreIntoEmptyDataDir(t *testing.T) {
-	b := newBroker(t)
+func testRestoreIntoEmptyDataDir(t *testing.T, b *broker) {
 	ns := namespace()
 	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
 	const n = 20

@@ -11,9 +11,8 @@ func num(v any) int64 {
 	return int64(f)
 }
 
-// TestHTTPWalkthrough is the README's curl walk-through, asserted.
-func TestHTTPWalkthrough(t *testing.T) {
-	b := newBroker(t)
+// testHTTPWalkthrough is the README's curl walk-through, asserted.
+func testHTTPWalkthrough(t *testing.T, b *broker) {
 	s := startNode(t, b, nodeOpts{ns: namespace(), dataDir: t.TempDir()})
 
 	code, res := s.send(t, "acc-1", "OpenAccount", `{"owner":"ada","initial_balance":1000}`)
@@ -101,10 +100,9 @@ func TestHTTPWalkthrough(t *testing.T) {
 	}
 }
 
-// TestIdempotentCommandID: resending a command ID returns the first result
+// testIdempotentCommandID: resending a command ID returns the first result
 // and appends nothing.
-func TestIdempotentCommandID(t *testing.T) {
-	b := newBroker(t)
+func testIdempotentCommandID(t *testing.T, b *broker) {
 	s := startNode(t, b, nodeOpts{ns: namespace(), dataDir: t.TempDir()})
 	s.send(t, "acc-i", "OpenAccount", `{"owner":"ada","initial_balance":10}`)
 	var first, again map[string]any

@@ -56,6 +56,9 @@ type Config struct {
 
 	// OnReady, if set, is called once the API serves, with its URL.
 	OnReady func(url string)
+
+	// Faults are the write path's fault-injection hooks, for tests.
+	Faults processor.Faults
 }
 
 func (c *Config) setDefaults() {
@@ -171,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, t := range cfg.Types {
 		procs[t.Name()] = processor.New(processor.Config{
 			Codec: codecs[t.Name()], DB: db, Names: names, Partitions: cfg.Partitions,
-			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied,
+			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults,
 		})
 	}
 	runners := map[string]*projections.Runner{}

@@ -75,7 +75,30 @@ type Config struct {
 	Now func() time.Time
 	// Applied receives the events positions written to Pebble.
 	Applied *position.Tracker
+	// Faults are fault-injection hooks for tests; leave zero.
+	Faults Faults
 }
+
+// Faults are hooks at the dangerous points of the loop, for tests that prove
+// the loop's guarantees. Each is called with the batch's size; a non-nil
+// error fails the batch there. Nil hooks do nothing.
+type Faults struct {
+	// BeforeFlush runs after the batch's events are handed to the producer
+	// and before they are acknowledged. An error aborts the transaction;
+	// the batch is retried.
+	BeforeFlush func(commands int) error
+	// BeforeCommit runs after every record of the batch is produced and
+	// before the transaction commits. An error aborts it; the batch is
+	// retried.
+	BeforeCommit func(commands int) error
+	// AfterCommit runs after the transaction committed and before Pebble
+	// is written. An error stops the processor there, as a crash would:
+	// Pebble stays behind Kafka.
+	AfterCommit func(commands int) error
+}
+
+// ErrInjected wraps the errors of fault hooks in logs and returns.
+var ErrInjected = errors.New("strata: injected fault")
 
 func (c *Config) setDefaults() {
 	if c.MaxBatch <= 0 {
@@ -274,6 +297,11 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 			order = append(order, res)
 		}
 	}
+	if err := p.fault(p.cfg.Faults.BeforeFlush, len(recs)); err != nil {
+		log.Warn("aborting transaction", "err", err)
+		_, _ = sess.End(tctx, kgo.TryAbort)
+		return nil
+	}
 	// Step 3: wait for the events' offsets, then produce the results.
 	if err := sess.Client().Flush(tctx); err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
@@ -286,6 +314,16 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	produceMu.Lock()
 	perr := produceErr
 	produceMu.Unlock()
+	if perr == nil {
+		// Flush so the hook sees every record produced, then decide.
+		if err := sess.Client().Flush(tctx); err != nil {
+			perr = err
+		} else if err := p.fault(p.cfg.Faults.BeforeCommit, len(recs)); err != nil {
+			log.Warn("aborting transaction", "err", err)
+			_, _ = sess.End(tctx, kgo.TryAbort)
+			return nil
+		}
+	}
 	if perr != nil {
 		log.Error("aborting transaction: a record could not be produced; the batch will be retried", "err", perr)
 		_, _ = sess.End(tctx, kgo.TryAbort)
@@ -303,6 +341,9 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	if !committed {
 		log.Info("transaction aborted by a rebalance; the batch will be retried by the partitions' owner")
 		return nil
+	}
+	if err := p.fault(p.cfg.Faults.AfterCommit, len(recs)); err != nil {
+		return fmt.Errorf("processor %s: stopped after commit, before the state store: %w", p.agg, err)
 	}
 	if err := w.commit(); err != nil {
 		return err
@@ -328,6 +369,16 @@ func (p *Processor) fillPositions(w *work) {
 			r.Position = pos.Token()
 		}
 	}
+}
+
+func (p *Processor) fault(hook func(int) error, n int) error {
+	if hook == nil {
+		return nil
+	}
+	if err := hook(n); err != nil {
+		return fmt.Errorf("%w: %v", ErrInjected, err)
+	}
+	return nil
 }
 
 func (p *Processor) tp(partition int32) position.TP {

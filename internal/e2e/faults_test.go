@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/processor"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// readAll reads every record of topic, with the given isolation, waiting
+// until no new record arrived for quiet.
+func readAll(t *testing.T, b *broker, topic string, iso kgo.IsolationLevel, quiet time.Duration) []*kgo.Record {
+	t.Helper()
+	cl := kafkaClient(t, b, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(quiet/2))
+	var got []*kgo.Record
+	for {
+		ctx, cancel := contextWithTimeout(quiet)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		recs := fs.Records()
+		if len(recs) == 0 {
+			return got
+		}
+		got = append(got, recs...)
+	}
+}
+
+// testAbortedTransactionsAreInvisible: when a transaction aborts after its
+// events reached the broker, read_committed consumers (the views, other
+// services) never see those events; the retried batch appends them once.
+func testAbortedTransactionsAreInvisible(t *testing.T, b *broker) {
+	ns := namespace()
+	names := kafka.Names{Namespace: ns}
+	var aborts atomic.Int32
+	s := startNodeWith(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()}, processor.Faults{
+		BeforeCommit: func(int) error {
+			if aborts.Add(1) <= 2 {
+				return errors.New("abort the first two transactions")
+			}
+			return nil
+		},
+	})
+	code, res := s.send(t, "acc-x", "OpenAccount", `{"owner":"xi","initial_balance":5}`)
+	if code != 200 || num(res["version"]) != 1 {
+		t.Fatalf("open after two aborted attempts: %d %v", code, res)
+	}
+	if aborts.Load() < 3 {
+		t.Fatalf("the fault hook ran %d times, want 3", aborts.Load())
+	}
+	committed := readAll(t, b, names.Events("account"), kgo.ReadCommitted(), time.Second)
+	uncommitted := readAll(t, b, names.Events("account"), kgo.ReadUncommitted(), time.Second)
+	if len(committed) != 1 {
+		t.Fatalf("read_committed sees %d events, want exactly 1", len(committed))
+	}
+	// The aborted attempts did write to the log: read_uncommitted sees them.
+	if len(uncommitted) != 3 {
+		t.Fatalf("read_uncommitted sees %d events, want 3 (2 aborted + 1 committed)", len(uncommitted))
+	}
+	var row accountRow
+	if code := s.do(t, "GET", "/v1/views/accounts/acc-x?position="+res["position"].(string), "", &row); code != 200 || row.Version != 1 || row.Balance != 5 {
+		t.Fatalf("view: %d %+v", code, row)
+	}
+}
+
+// testCrashAfterCommitBeforePebble: the processor dies after Kafka
+// committed a batch and before Pebble recorded it. After a restart on the
+// same data directory, the state equals a replay of the events topic, and
+// no command was applied twice.
+func testCrashAfterCommitBeforePebble(t *testing.T, b *broker) {
+	ns, dir := namespace(), t.TempDir()
+	names := kafka.Names{Namespace: ns}
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
+	s.send(t, "acc-c", "OpenAccount", `{"owner":"cy","initial_balance":100}`)
+	s.stop(t)
+
+	var crashed atomic.Bool
+	s = startNodeWith(t, b, nodeOpts{ns: ns, dataDir: dir}, processor.Faults{
+		AfterCommit: func(int) error {
+			crashed.Store(true)
+			return errors.New("crash between the Kafka commit and the Pebble write")
+		},
+	})
+	code, res := s.send(t, "acc-c", "Withdraw", `{"amount":30}`)
+	// The result was committed with the events, so the client learns
+	// the outcome even though the node died right after.
+	if code != 200 || num(res["version"]) != 2 {
+		t.Fatalf("withdraw: %d %v", code, res)
+	}
+	if err := s.wait(t); err == nil || !strings.Contains(err.Error(), "injected fault") || !crashed.Load() {
+		t.Fatalf("node should have stopped on the injected crash, got %v", err)
+	}
+
+	s = startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
+	var agg accountState
+	if code := s.do(t, "GET", "/v1/aggregates/account/acc-c?position="+res["position"].(string), "", &agg); code != 200 || agg.Version != 2 || agg.State.Balance != 70 {
+		t.Fatalf("state after the crash: %d %+v, want version 2, balance 70", code, agg)
+	}
+	// The withdraw is not applied again, and the next command continues
+	// the version sequence.
+	code, res = s.send(t, "acc-c", "Withdraw", `{"amount":70}`)
+	if code != 200 || num(res["version"]) != 3 {
+		t.Fatalf("next withdraw: %d %v", code, res)
+	}
+	events := readAll(t, b, names.Events("account"), kgo.ReadCommitted(), time.Second)
+	var got []string
+	for _, e := range events {
+		got = append(got, header(e, "strata-event-type")+"@"+header(e, "strata-aggregate-version"))
+	}
+	if want := "AccountOpened@1 MoneyWithdrawn@2 MoneyWithdrawn@3"; strings.Join(got, " ") != want {
+		t.Fatalf("events topic = %v, want %s", got, want)
+	}
+	if code, res := s.send(t, "acc-c", "Withdraw", `{"amount":1}`); code != 422 || !strings.Contains(fmt.Sprint(res["error"]), "balance 0") {
+		t.Fatalf("overdraft after the crash: %d %v", code, res)
+	}
+}
