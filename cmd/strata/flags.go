@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/strata-es/strata/internal/config"
 )
 
 // parse parses flags that may come before, between or after positional
@@ -49,26 +51,16 @@ func flagExit(err error) int {
 	return exitUsage
 }
 
-type logFlags struct{ level, format string }
-
-func (l *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
-}
-
-func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
+	if err := lv.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.Level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(l.format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
+	if strings.EqualFold(c.Format, "json") {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
 func envOr(key, def string) string {

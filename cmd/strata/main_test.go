@@ -5,20 +5,38 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-es/strata/internal/devbroker"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // startDev runs 'strata dev' in process and returns the URL it prints.
 func startDev(t *testing.T, dataDir string) (url string, stop func()) {
 	t.Helper()
+	url, stop, out := startStrata(t, "dev", "--data", dataDir, "--kafka-port", "0", "--http", "127.0.0.1:0", "--log-level", "warn")
+	if !strings.Contains(out, "embedded Kafka broker at 127.0.0.1:") {
+		t.Errorf("strata dev did not print the broker address first: %q", out)
+	}
+	return url, stop
+}
+
+// startStrata runs strata with args in process until it prints its HTTP
+// URL, and returns the URL, a stop function and what it printed before.
+func startStrata(t *testing.T, args ...string) (url string, stop func(), printed string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--data", dataDir, "--kafka-port", "0", "--http", "127.0.0.1:0", "--log-level", "warn"}, nil, pw, io.Discard)
+		done <- run(ctx, args, nil, pw, io.Discard)
 		pw.Close()
 	}()
 	lines := make(chan string, 16)
@@ -29,26 +47,20 @@ func startDev(t *testing.T, dataDir string) (url string, stop func()) {
 		}
 		close(lines)
 	}()
-	sawBroker := false
 	timeout := time.After(60 * time.Second)
 	for url == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("strata dev exited with %d before serving", <-done)
+				t.Fatalf("strata %v exited with %d before serving", args, <-done)
 			}
-			if strings.Contains(l, "embedded Kafka broker at 127.0.0.1:") {
-				sawBroker = true
-			}
+			printed += l + "\n"
 			if i := strings.Index(l, "HTTP API at "); i >= 0 {
-				url = strings.Fields(l[i+len("HTTP API at "):])[0]
+				url = strings.TrimSuffix(strings.Fields(l[i+len("HTTP API at "):])[0], ",")
 			}
 		case <-timeout:
-			t.Fatal("strata dev did not print its HTTP URL in 60s")
+			t.Fatalf("strata %v did not print its HTTP URL in 60s", args)
 		}
-	}
-	if !sawBroker {
-		t.Error("strata dev did not print the broker address first")
 	}
 	var stopped bool
 	stop = func() {
@@ -64,14 +76,55 @@ func startDev(t *testing.T, dataDir string) (url string, stop func()) {
 		select {
 		case code := <-done:
 			if code != 0 {
-				t.Errorf("strata dev exited with %d after Ctrl-C", code)
+				t.Errorf("strata %v exited with %d after Ctrl-C", args, code)
 			}
 		case <-time.After(30 * time.Second):
-			t.Error("strata dev did not stop in 30s")
+			t.Errorf("strata %v did not stop in 30s", args)
 		}
 	}
 	t.Cleanup(stop)
-	return url, stop
+	return url, stop, printed
+}
+
+// TestServeWithConfigFile: serve reads brokers and settings from a YAML
+// file; flags given on the command line override it.
+func TestServeWithConfigFile(t *testing.T) {
+	c, addr, err := devbroker.Start(devbroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "strata.yaml")
+	yaml := fmt.Sprintf("brokers: [%s]\nnamespace: fromfile\npartitions: 3\ndata: %s\nhttp: 127.0.0.1:1\nlog: {level: warn}\n", addr, filepath.Join(dir, "data"))
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, _, out := startStrata(t, "serve", "--config", cfgPath, "--http", "127.0.0.1:0")
+	if !strings.Contains(out, "brokers "+addr) {
+		t.Errorf("serve did not report its brokers: %q", out)
+	}
+	if code, out, errs := cli(t, "send", "account", "acc-s", "OpenAccount", `{"owner":"sy","initial_balance":1}`, "--http", url); code != 0 {
+		t.Fatalf("send: %d %s %s", code, out, errs)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, "fromfile.account.events")
+	if err != nil || len(td["fromfile.account.events"].Partitions) != 3 {
+		t.Fatalf("the file's namespace and partitions were not used: %v %v", td, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "instance-id")); err != nil {
+		t.Fatalf("the file's data directory was not used: %v", err)
+	}
+	code, _, errs := cli(t, "serve", "--config", filepath.Join(dir, "missing.yaml"))
+	if code != exitUsage || !strings.Contains(errs, "missing.yaml") {
+		t.Fatalf("missing config: %d %s", code, errs)
+	}
 }
 
 func cli(t *testing.T, args ...string) (int, string, string) {
@@ -139,7 +192,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"get", "account"}, exitUsage, "want AGGREGATE ID"},
 		{[]string{"get", "account", "a", "--as-of", "noon"}, exitUsage, "RFC 3339"},
 		{[]string{"dev", "--kafka-port", "70000"}, exitUsage, "want 0 to 65535"},
-		{[]string{"dev", "--partitions", "0"}, exitUsage, "--partitions 0"},
+		{[]string{"dev", "--partitions", "0"}, exitUsage, "partitions (--partitions): 0"},
 		{[]string{"dev", "--log-level", "loud"}, exitUsage, "--log-level"},
 		{[]string{"dev", "--nonsense"}, exitUsage, "flag provided but not defined"},
 		{[]string{"serve"}, exitUsage, "--brokers is required"},

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
+	"github.com/strata-es/strata/internal/config"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/node"
 	"github.com/strata-es/strata/projections"
@@ -23,33 +25,95 @@ var (
 	builtinProjections = []projections.Projection{accounts.Projection}
 )
 
+// nodeFlags are the flags of dev and serve. They override the config file
+// (--config), which overrides the defaults.
 type nodeFlags struct {
-	data, http, namespace string
-	partitions            int
-	log                   logFlags
+	fs         *flag.FlagSet
+	configPath string
+	c          config.Config
 }
 
 func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
-	fs.StringVar(&n.data, "data", defaultData, "data directory (state store; for dev also the embedded broker's log)")
-	fs.StringVar(&n.http, "http", "127.0.0.1:8080", "address the HTTP API listens on")
-	fs.StringVar(&n.namespace, "namespace", "strata", "topic namespace: topics are NAMESPACE.AGGREGATE.events etc.")
-	fs.IntVar(&n.partitions, "partitions", 12, "partitions of the topics Strata creates (must match existing ones)")
-	n.log.register(fs)
+	n.fs = fs
+	d := config.Defaults()
+	d.Data = defaultData
+	n.c = d
+	fs.StringVar(&n.configPath, "config", "", "YAML config file (flags override it; see README)")
+	fs.StringVar(&n.c.Data, "data", d.Data, "data directory (state store; for dev also the embedded broker's log)")
+	fs.StringVar(&n.c.HTTP, "http", d.HTTP, "address the HTTP API listens on")
+	fs.StringVar(&n.c.Namespace, "namespace", d.Namespace, "topic namespace: topics are NAMESPACE.AGGREGATE.events etc.")
+	fs.IntVar(&n.c.Partitions, "partitions", d.Partitions, "partitions of the topics Strata creates (must match existing ones)")
+	fs.IntVar(&n.c.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (-1: broker default)")
+	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug, info, warn, error")
+	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json")
 }
 
-func (n *nodeFlags) config(opts []kgo.Opt, stderr io.Writer) (node.Config, error) {
-	log, err := n.log.logger(stderr)
+// registerKafka adds the flags that connect to a cluster (serve).
+func (n *nodeFlags) registerKafka(fs *flag.FlagSet) {
+	fs.Var((*listFlag)(&n.c.Brokers), "brokers", "comma-separated Kafka bootstrap brokers (env STRATA_BROKERS)")
+	fs.BoolVar(&n.c.TLS.Enabled, "tls", false, "connect to Kafka with TLS")
+	fs.StringVar(&n.c.TLS.CAFile, "tls-ca", "", "PEM file of the CA that signed the brokers' certificates")
+	fs.StringVar(&n.c.TLS.CertFile, "tls-cert", "", "PEM client certificate (mutual TLS)")
+	fs.StringVar(&n.c.TLS.KeyFile, "tls-key", "", "PEM client key (mutual TLS)")
+	fs.StringVar(&n.c.SASL.Mechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	fs.StringVar(&n.c.SASL.Username, "sasl-user", "", "SASL user name")
+	fs.StringVar(&n.c.SASL.PasswordFile, "sasl-password-file", "", "file holding the SASL password")
+	fs.StringVar(&n.c.SASL.PasswordEnv, "sasl-password-env", "", "environment variable holding the SASL password")
+}
+
+// resolve loads the config file, puts the flags that were set on top of it,
+// validates the result and builds the node's configuration.
+func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error) {
+	if n.configPath != "" {
+		fileCfg, err := config.Load(n.configPath)
+		if err != nil {
+			return n.c, node.Config{}, err
+		}
+		// Parse the flags given on the command line again, over the
+		// file's values: they override it, the rest of the file stands.
+		var args []string
+		n.fs.Visit(func(f *flag.Flag) {
+			if f.Name != "config" {
+				args = append(args, "--"+f.Name+"="+f.Value.String())
+			}
+		})
+		n.c = fileCfg
+		if err := n.fs.Parse(args); err != nil {
+			return n.c, node.Config{}, err
+		}
+	}
+	c := n.c
+	if len(c.Brokers) == 0 {
+		c.Brokers = splitList(os.Getenv("STRATA_BROKERS"))
+	}
+	if err := c.Validate(); err != nil {
+		return c, node.Config{}, err
+	}
+	log, err := newLogger(c.Log, stderr)
 	if err != nil {
-		return node.Config{}, err
+		return c, node.Config{}, err
 	}
-	if n.partitions < 1 || n.partitions > 10000 {
-		return node.Config{}, fmt.Errorf("--partitions %d: want 1 to 10000", n.partitions)
-	}
-	return node.Config{
-		Opts: opts, Namespace: n.namespace, Partitions: int32(n.partitions),
-		DataDir: n.data, HTTPAddr: n.http, Log: log,
+	return c, node.Config{
+		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
+		DataDir: c.Data, HTTPAddr: c.HTTP, Log: log,
 		Types: builtinTypes, Projections: builtinProjections,
 	}, nil
+}
+
+// listFlag is a comma-separated list flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = splitList(s); return nil }
+
+func splitList(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -67,17 +131,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *kafkaPort < 0 || *kafkaPort > 65535 {
 		return usageError(fs, stderr, "--kafka-port %d: want 0 to 65535", *kafkaPort)
 	}
-	cfg, err := nf.config(nil, stderr)
+	c, cfg, err := nf.resolve(stderr)
 	if err != nil {
 		return usageError(fs, stderr, "%v", err)
 	}
-	cluster, addr, err := devbroker.Start(devbroker.Options{DataDir: filepath.Join(nf.data, "kafka"), Port: *kafkaPort})
+	cluster, addr, err := devbroker.Start(devbroker.Options{DataDir: filepath.Join(c.Data, "kafka"), Port: *kafkaPort})
 	if err != nil {
 		fmt.Fprintf(stderr, "strata dev: %v\n", err)
 		return exitFailure
 	}
 	defer cluster.Close()
-	fmt.Fprintf(stdout, "strata dev: embedded Kafka broker at %s (data in %s)\n", addr, filepath.Join(nf.data, "kafka"))
+	fmt.Fprintf(stdout, "strata dev: embedded Kafka broker at %s (data in %s)\n", addr, filepath.Join(c.Data, "kafka"))
 	cfg.Opts = []kgo.Opt{kgo.SeedBrokers(addr)}
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata dev: HTTP API at %s (Ctrl-C stops)\n", url)
@@ -93,8 +157,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var nf nodeFlags
-	nf.register(fs, "strata-data")
-	brokers := fs.String("brokers", envOr("STRATA_BROKERS", ""), "comma-separated Kafka bootstrap brokers (env STRATA_BROKERS)")
+	nf.register(fs, config.Defaults().Data)
+	nf.registerKafka(fs)
 	pos, err := parse(fs, args, stderr, "--brokers HOST:PORT,... [flags]")
 	if err != nil {
 		return flagExit(err)
@@ -102,20 +166,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(pos) > 0 {
 		return usageError(fs, stderr, "unexpected argument %q", pos[0])
 	}
-	var seeds []string
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			seeds = append(seeds, b)
-		}
-	}
-	if len(seeds) == 0 {
-		return usageError(fs, stderr, "--brokers is required (or set STRATA_BROKERS); for a local broker, use 'strata dev'")
-	}
-	cfg, err := nf.config([]kgo.Opt{kgo.SeedBrokers(seeds...)}, stderr)
+	c, cfg, err := nf.resolve(stderr)
 	if err != nil {
 		return usageError(fs, stderr, "%v", err)
 	}
-	cfg.OnReady = func(url string) { fmt.Fprintf(stdout, "strata serve: HTTP API at %s\n", url) }
+	if len(c.Brokers) == 0 {
+		return usageError(fs, stderr, "--brokers is required (or brokers: in --config, or STRATA_BROKERS); for a local broker, use 'strata dev'")
+	}
+	opts, err := c.KafkaOpts()
+	if err != nil {
+		fmt.Fprintf(stderr, "strata serve: %v\n", err)
+		return exitFailure
+	}
+	cfg.Opts = opts
+	cfg.OnReady = func(url string) {
+		fmt.Fprintf(stdout, "strata serve: HTTP API at %s, brokers %s\n", url, strings.Join(c.Brokers, ","))
+	}
 	if err := node.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "strata serve: %v\n", err)
 		return exitFailure

@@ -1,0 +1,232 @@
+// Package config is the configuration of a Strata node: a YAML file, then
+// flags over it. Every field documents its default; Validate reports every
+// problem at once, each naming the setting and how to fix it.
+package config
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything `strata serve` (and `strata dev`) can be told.
+type Config struct {
+	// Brokers are Kafka's bootstrap addresses. Required for serve.
+	Brokers []string `yaml:"brokers"`
+	// Namespace prefixes every topic. Default "strata".
+	Namespace string `yaml:"namespace"`
+	// Partitions of the commands and events topics Strata creates.
+	// Default 12; must match existing topics.
+	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of created topics. Default -1: the broker's
+	// default.replication.factor. Use 3 on a production cluster.
+	ReplicationFactor int `yaml:"replication_factor"`
+	// Data is the data directory (state store). Default "strata-data".
+	Data string `yaml:"data"`
+	// HTTP is the API's listen address. Default 127.0.0.1:8080: only
+	// this machine can reach it unless you say otherwise.
+	HTTP string `yaml:"http"`
+	Log  Log    `yaml:"log"`
+	TLS  TLS    `yaml:"tls"`
+	SASL SASL   `yaml:"sasl"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// TLS configures encrypted connections to Kafka.
+type TLS struct {
+	// Enabled turns TLS on; it is on when any file below is set.
+	Enabled bool `yaml:"enabled"`
+	// CAFile verifies the brokers' certificates; default: the system pool.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate (mutual TLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name verified in the brokers' certificates.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables verification. Never in production.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASL configures Kafka authentication.
+type SASL struct {
+	// Mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty disables.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// The password: inline, from a file (trailing newline trimmed), or
+	// from an environment variable. Prefer a file or the environment.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+}
+
+// Defaults returns the configuration with every default set.
+func Defaults() Config {
+	return Config{
+		Namespace:         "strata",
+		Partitions:        12,
+		ReplicationFactor: -1,
+		Data:              "strata-data",
+		HTTP:              "127.0.0.1:8080",
+		Log:               Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are errors, so a
+// typo is not silently ignored; errors name the file and line.
+func Load(path string) (Config, error) {
+	c := Defaults()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// io.EOF: an empty file is the defaults.
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("config %s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return c, nil
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var problems []error
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("brokers (--brokers): %q is not host:port", b)
+		}
+	}
+	if c.Partitions < 1 || c.Partitions > 10000 {
+		bad("partitions (--partitions): %d, want 1 to 10000", c.Partitions)
+	}
+	if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 || c.ReplicationFactor > 32767 {
+		bad("replication_factor (--replication-factor): %d, want -1 (broker default) or 1 to 32767", c.ReplicationFactor)
+	}
+	if c.Data == "" {
+		bad("data (--data): the data directory is required")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		bad("http (--http): %q is not host:port (for all interfaces, say 0.0.0.0:8080)", c.HTTP)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level (--log-level): %q, want debug, info, warn or error", c.Log.Level)
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "text", "json":
+	default:
+		bad("log.format (--log-format): %q, want text or json", c.Log.Format)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: cert_file and key_file (--tls-cert, --tls-key) go together")
+	}
+	switch strings.ToUpper(c.SASL.Mechanism) {
+	case "":
+		if c.SASL.Username != "" {
+			bad("sasl: username set without a mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.SASL.Username == "" {
+			bad("sasl: %s needs a username", c.SASL.Mechanism)
+		}
+		n := 0
+		for _, s := range []string{c.SASL.Password, c.SASL.PasswordFile, c.SASL.PasswordEnv} {
+			if s != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			bad("sasl: set exactly one of password, password_file, password_env")
+		}
+	default:
+		bad("sasl.mechanism (--sasl-mechanism): %q, want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism)
+	}
+	return errors.Join(problems...)
+}
+
+// KafkaOpts returns the client options that connect to the brokers: seeds,
+// TLS and SASL. Secrets read here never appear in errors.
+func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
+	if c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.InsecureSkipVerify {
+		tc, err := c.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if c.SASL.Mechanism != "" {
+		pw, err := c.SASL.password()
+		if err != nil {
+			return nil, err
+		}
+		switch strings.ToUpper(c.SASL.Mechanism) {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: c.SASL.Username, Pass: pw}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.Username, Pass: pw}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.Username, Pass: pw}.AsSha512Mechanism()))
+		}
+	}
+	return opts, nil
+}
+
+func (t TLS) config() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func (s SASL) password() (string, error) {
+	switch {
+	case s.PasswordFile != "":
+		b, err := os.ReadFile(s.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("sasl.password_file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case s.PasswordEnv != "":
+		v, ok := os.LookupEnv(s.PasswordEnv)
+		if !ok {
+			return "", fmt.Errorf("sasl.password_env: environment variable %s is not set", s.PasswordEnv)
+		}
+		return v, nil
+	}
+	return s.Password, nil
+}
