@@ -25,6 +25,7 @@ var suite = []struct {
 	{"AbortedTransactionsAreInvisible", testAbortedTransactionsAreInvisible},
 	{"CrashAfterCommitBeforePebble", testCrashAfterCommitBeforePebble},
 	{"TopicsCreatedAndChecked", testTopicsCreatedAndChecked},
+	{"InteropKcatAndFastavro", testInteropKcatAndFastavro},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the
