@@ -6,7 +6,7 @@ KAFKA_NODES ?= 1
 # Where `make kafka-up` writes the bootstrap address of the local cluster.
 KAFKA_STATE ?= $(or $(STRATA_KAFKA_STATE),/tmp/strata-kafka)
 
-.PHONY: all build run test test-short vet fmt-check test-kafka bench clean
+.PHONY: all build run test test-short vet fmt-check test-kafka up down clean
 
 all: build
 
@@ -47,6 +47,13 @@ test-kafka:
 	echo "== suite took $$(( $$(date +%s) - start ))s against $(KAFKA_NODES) node(s)"; \
 	$(MAKE) --no-print-directory kafka-down; \
 	exit $$status
+
+## up / down: the 3-broker Kafka cluster and Strata in containers (needs Docker)
+up:
+	docker compose -f compose/docker-compose.yml up -d --build
+
+down:
+	docker compose -f compose/docker-compose.yml down
 
 clean:
 	rm -rf bin .strata

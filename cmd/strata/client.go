@@ -170,3 +170,16 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
 }
+
+func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	base := httpFlag(fs)
+	pos, err := parse(fs, args, stderr, "[flags]")
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 0 {
+		return usageError(fs, stderr, "unexpected argument %q", pos[0])
+	}
+	return call(ctx, http.MethodGet, *base, "/healthz", nil, nil, stdout, stderr)
+}
