@@ -34,6 +34,9 @@ type broker struct {
 	// restart stops and starts the broker keeping its data; nil when the
 	// broker is external.
 	restart func(t *testing.T)
+	// compact runs the embedded broker's log cleaner now; nil when the
+	// broker is external (Kafka's cleaner runs by itself).
+	compact func()
 }
 
 // newBroker returns STRATA_TEST_BROKERS when set, else an embedded broker
@@ -48,7 +51,7 @@ func newBroker(t *testing.T) *broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &broker{addrs: []string{addr}}
+	b := &broker{addrs: []string{addr}, compact: func() { c.Compact() }}
 	port := c.ListenAddrs()[0][strings.LastIndexByte(addr, ':')+1:]
 	b.restart = func(t *testing.T) {
 		c.Close()

@@ -26,6 +26,7 @@ var suite = []struct {
 	{"CrashAfterCommitBeforePebble", testCrashAfterCommitBeforePebble},
 	{"TopicsCreatedAndChecked", testTopicsCreatedAndChecked},
 	{"InteropKcatAndFastavro", testInteropKcatAndFastavro},
+	{"SnapshotTopicIsCompacted", testSnapshotTopicIsCompacted},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the
