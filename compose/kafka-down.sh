@@ -15,17 +15,17 @@ if [[ ! -d "$STATE_DIR" ]]; then
   exit 0
 fi
 
-mkdir -p "$(dirname "$STATE_DIR")"
-exec 9>"${STATE_DIR%/}.lock"
-if command -v flock >/dev/null 2>&1; then flock 9; fi
+take_lock 60
 
 KAFKA_DATA_DIR=""
 load_state || true
 
-pids=()
+pids=() nodes=()
 for d in "$STATE_DIR"/node-*; do
   [[ -d "$d" ]] || continue
-  pid="$(node_pid "${d##*/node-}")"
+  n="${d##*/node-}"
+  nodes+=("$n")
+  pid="$(node_pid "$n")"
   [[ -n "$pid" ]] && pids+=("$pid")
 done
 
@@ -35,6 +35,13 @@ if (( ${#pids[@]} )); then
 else
   log "no Kafka node is running"
 fi
+# Install a CDS archive recorded by a node that shut down cleanly (see lib.sh).
+for n in "${nodes[@]}"; do
+  clean=1
+  pid="$(cat "$(node_dir "$n")/pid" 2>/dev/null || true)"
+  for k in "${KILLED_PIDS[@]}"; do [[ "$k" == "$pid" ]] && clean=0; done
+  finish_cds_dump "$n" "$clean"
+done
 
 if [[ -n "$KAFKA_DATA_DIR" && -d "$KAFKA_DATA_DIR" && "$KAFKA_DATA_DIR" == *strata-kafka* ]]; then
   rm -rf "$KAFKA_DATA_DIR"

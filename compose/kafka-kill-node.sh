@@ -21,4 +21,5 @@ kill -KILL "$pid" 2>/dev/null || true
 for _ in $(seq 1 100); do pid_alive "$pid" || break; sleep 0.1; done
 pid_alive "$pid" && die "node $n (pid $pid) did not die"
 rm -f "$(node_dir "$n")/pid"
+finish_cds_dump "$n" 0
 log "killed node $n (pid $pid)"

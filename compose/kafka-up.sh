@@ -4,10 +4,13 @@
 #
 #   compose/kafka-up.sh [NODES]        (or KAFKA_NODES=N; default 1, max 9)
 #
+# Without NODES/KAFKA_NODES an already running cluster of any size is reused;
+# with an explicit count that differs from the running cluster it fails.
 # Node i (1-based) listens on 127.0.0.1:$((9091+i)) (PLAINTEXT clients) and
 # 127.0.0.1:$((19091+i)) (CONTROLLER). Progress goes to stderr; the last (and
 # only) line on stdout is the bootstrap address, e.g.
 #   BOOTSTRAP=$(compose/kafka-up.sh)
+# It is also written to $STRATA_KAFKA_STATE/bootstrap once the cluster is ready.
 # If a cluster started by this script is already running it is reused.
 #
 # Env: KAFKA_NODES, KAFKA_VERSION (4.4.0), KAFKA_START_TIMEOUT (60 s),
@@ -24,7 +27,9 @@ COMPOSE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$COMPOSE_DIR/kafka/lib.sh"
 
 T0="$(now_ms)"
-NODES="${1:-${KAFKA_NODES:-1}}"
+NODES="${1:-${KAFKA_NODES:-}}"
+NODES_EXPLICIT=1
+[[ -n "$NODES" ]] || { NODES=1; NODES_EXPLICIT=0; }
 valid_node_count "$NODES" || die "node count must be 1..9, got '$NODES'"
 TIMEOUT_S="${KAFKA_START_TIMEOUT:-60}"
 [[ "$TIMEOUT_S" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be whole seconds, got '$TIMEOUT_S'"
@@ -36,9 +41,7 @@ INTERNAL_PARTITIONS="${KAFKA_INTERNAL_PARTITIONS:-5}"
 require_cmds java mvn setsid
 
 # Serialise concurrent kafka-up/kafka-down calls (e.g. parallel test packages).
-mkdir -p "$(dirname "$STATE_DIR")"
-exec 9>"${STATE_DIR%/}.lock"
-if command -v flock >/dev/null 2>&1; then flock 9; fi
+take_lock 180
 
 elapsed() { printf '%d.%03ds' $(( ($(now_ms) - T0) / 1000 )) $(( ($(now_ms) - T0) % 1000 )); }
 
@@ -50,7 +53,7 @@ wait_ready() {
   for (( i = 1; i <= KAFKA_NODES; i++ )); do
     pid="$(node_pid "$i")"; [[ -n "$pid" ]] && pids+=("$pid")
   done
-  run_tool "$(cat "$STATE_DIR/classpath")" "$HELPER_DIR" wait --bootstrap "$bootstrap" \
+  run_tool "$(cat "$STATE_DIR/classpath")" "$HELPER_JAR" wait --bootstrap "$bootstrap" \
     --expect "$expect" --timeout-ms "$(( timeout * 1000 ))" \
     --pids "$(IFS=,; printf '%s' "${pids[*]}")" "$@" || rc=$?
   (( rc == 0 )) && return 0
@@ -62,7 +65,8 @@ wait_ready() {
   dump_node_logs $(seq 1 "$KAFKA_NODES")
   log "stopping the nodes; logs kept in $STATE_DIR (kafka-down.sh removes them)"
   stop_pids 5 "${pids[@]}"
-  rm -f "$STATE_DIR"/node-*/pid
+  for (( i = 1; i <= KAFKA_NODES; i++ )); do finish_cds_dump "$i" 0; done
+  rm -f "$STATE_DIR"/node-*/pid "$STATE_DIR/bootstrap"
   exit 1
 }
 
@@ -73,6 +77,9 @@ if load_state; then
     if [[ -n "$(node_pid "$i")" ]]; then alive+=("$i"); else dead+=("$i"); fi
   done
   if (( ${#alive[@]} )); then
+    ensure_helper
+    # Without an explicit node count, any running cluster will do.
+    (( NODES_EXPLICIT )) || NODES="$KAFKA_NODES"
     if [[ "$KAFKA_NODES" != "$NODES" ]]; then
       die "a ${KAFKA_NODES}-node Kafka cluster is already running at $KAFKA_BOOTSTRAP (state: $STATE_DIR); run compose/kafka-down.sh first to start a ${NODES}-node one"
     fi
@@ -83,6 +90,7 @@ if load_state; then
       log "reusing the ${KAFKA_NODES}-node Kafka cluster already running at $KAFKA_BOOTSTRAP (state: $STATE_DIR)"
     fi
     wait_ready "$KAFKA_BOOTSTRAP" "$KAFKA_NODES" "$TIMEOUT_S"
+    printf '%s\n' "$KAFKA_BOOTSTRAP" >"$STATE_DIR/bootstrap"
     printf '%s\n' "$KAFKA_BOOTSTRAP"
     exit 0
   fi
@@ -92,7 +100,8 @@ if load_state; then
   fi
   rm -rf "$STATE_DIR"
 elif [[ -d "$STATE_DIR" ]]; then
-  rm -rf "$STATE_DIR" # leftovers of an interrupted start (no state.env yet)
+  log "removing leftover $STATE_DIR (kept logs or an interrupted start)"
+  rm -rf "$STATE_DIR"
 fi
 
 # ---------------------------------------------------------------- ports ----
@@ -111,7 +120,7 @@ fi
 
 # ------------------------------------------------------------ classpath ----
 CP="$(resolve_classpath)"
-HELPER_DIR="$(build_helper "$CP")"
+HELPER_JAR="$(build_helper "$CP")"
 
 # --------------------------------------------------------------- config ----
 mkdir -p "$STATE_DIR"
@@ -138,7 +147,7 @@ KAFKA_BOOTSTRAP=$bootstrap
 KAFKA_DATA_DIR=$DATA_DIR
 KAFKA_CLUSTER_ID=$CLUSTER_ID
 KAFKA_RUNNING_VERSION=$KAFKA_VERSION
-HELPER_DIR=$HELPER_DIR
+HELPER_JAR=$HELPER_JAR
 EOF
 
 initial_controllers=""
@@ -192,17 +201,18 @@ EOF
 done
 
 if (( NODES == 1 )); then quorum=standalone; else quorum="$initial_controllers"; fi
-log "formatting storage for $NODES node(s) in $DATA_DIR (cluster id $CLUSTER_ID)"
-run_tool "$CP" "$HELPER_DIR" format "$CLUSTER_ID" "$quorum" "${configs[@]}" \
+log "[$(elapsed)] formatting storage for $NODES node(s) in $DATA_DIR (cluster id $CLUSTER_ID)"
+run_tool "$CP" "$HELPER_JAR" format "$CLUSTER_ID" "$quorum" "${configs[@]}" \
   >"$STATE_DIR/format.log" 2>&1 || { cat "$STATE_DIR/format.log" >&2; die "kafka storage format failed"; }
 
 # ---------------------------------------------------------------- start ----
-for (( i = 1; i <= NODES; i++ )); do start_node "$i"; done
+for (( i = 1; i <= NODES; i++ )); do start_node "$i" $(( i == 1 )); done
 KAFKA_NODES="$NODES"
-log "started Kafka $KAFKA_VERSION node(s) (pids: $(cat "$STATE_DIR"/node-*/pid | paste -sd' ')); waiting up to ${TIMEOUT_S}s"
+log "[$(elapsed)] started Kafka $KAFKA_VERSION node(s) (pids: $(cat "$STATE_DIR"/node-*/pid | paste -sd' ')); waiting up to ${TIMEOUT_S}s"
 
 warm=()
 [[ "$WARMUP" == 1 ]] && warm=(--warmup)
 wait_ready "$bootstrap" "$NODES" "$TIMEOUT_S" "${warm[@]}"
-log "ready after $(elapsed); logs: $STATE_DIR/node-*/logs/server.log"
+log "[$(elapsed)] ready; logs: $STATE_DIR/node-*/logs/server.log"
+printf '%s\n' "$bootstrap" >"$STATE_DIR/bootstrap"
 printf '%s\n' "$bootstrap"

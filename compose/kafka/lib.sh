@@ -13,7 +13,7 @@ CACHE_DIR="$KAFKA_DIR/target"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
 KAFKA_JVM_PERFORMANCE_OPTS="${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:TieredStopAtLevel=1 -XX:+PerfDisableSharedMem -Djava.awt.headless=true}"
 # Short-lived helper JVMs (format, readiness wait, CLI tools).
-TOOL_JVM_OPTS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+PerfDisableSharedMem -Dlog4j2.configurationFile=$KAFKA_DIR/tools-log4j2.properties"
+TOOL_JVM_OPTS=(-Xmx256m -XX:+UseSerialGC "-Xlog:cds*=off,cds+dynamic*=off" -XX:TieredStopAtLevel=1 -XX:+PerfDisableSharedMem "-Dlog4j2.configurationFile=$KAFKA_DIR/tools-log4j2.properties")
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
 die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
@@ -56,10 +56,26 @@ node_pid() {
   printf '%s' "$pid"
 }
 
+# take_lock TIMEOUT_S: serialise kafka-up/-down/-start-node (fd 9, released at exit).
+take_lock() {
+  mkdir -p "$(dirname "$STATE_DIR")"
+  exec 9>"${STATE_DIR%/}.lock"
+  command -v flock >/dev/null 2>&1 || return 0
+  flock -w "$1" 9 || die "another kafka-up/kafka-down holds ${STATE_DIR%/}.lock for more than $1s"
+}
+
 load_state() {
   [[ -f "$STATE_DIR/state.env" ]] || return 1
   # shellcheck disable=SC1091
   source "$STATE_DIR/state.env"
+}
+
+# ensure_helper: make sure HELPER_JAR (from state.env) still exists, e.g.
+# after compose/kafka/target was cleaned while a cluster was running.
+ensure_helper() {
+  if [[ ! -f "${HELPER_JAR:-}" ]]; then
+    HELPER_JAR="$(build_helper "$(cat "$STATE_DIR/classpath")")"
+  fi
 }
 
 # port_in_use PORT: something listens on 127.0.0.1/any address at PORT.
@@ -98,41 +114,102 @@ resolve_classpath() {
   cat "$cpfile"
 }
 
-# Compile the helper (once per Kafka version / source change). Prints its dir.
+# Compile the helper into a jar (once per Kafka version / source change).
+# A jar rather than a class dir because CDS only archives classes from jars.
 build_helper() {
-  local cp="$1" out="$CACHE_DIR/helper-$KAFKA_VERSION" src="$KAFKA_DIR/src/StrataKafkaTool.java"
-  if [[ -f "$out/StrataKafkaTool.class" && "$out/StrataKafkaTool.class" -nt "$src" ]]; then
-    printf '%s' "$out"; return 0
+  local cp="$1" jar="$CACHE_DIR/helper-$KAFKA_VERSION.jar" src="$KAFKA_DIR/src/StrataKafkaTool.java" tmp
+  if [[ -f "$jar" && "$jar" -nt "$src" ]]; then
+    printf '%s' "$jar"; return 0
   fi
   command -v javac >/dev/null 2>&1 || die "'javac' not found: a full JDK 17+ is needed (not just a JRE)"
-  rm -rf "$out.tmp.$$"; mkdir -p "$out.tmp.$$"
-  javac -nowarn -encoding UTF-8 -cp "$cp" -d "$out.tmp.$$" "$src" >&2 || die "failed to compile $src"
-  rm -rf "$out"; mv "$out.tmp.$$" "$out"
-  printf '%s' "$out"
+  command -v jar >/dev/null 2>&1 || die "'jar' not found: a full JDK 17+ is needed (not just a JRE)"
+  tmp="$CACHE_DIR/helper.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp/classes"
+  javac -nowarn -encoding UTF-8 -cp "$cp" -d "$tmp/classes" "$src" >&2 || die "failed to compile $src"
+  jar cf "$tmp/helper.jar" -C "$tmp/classes" . >&2 || die "failed to package the helper jar"
+  mv -f "$tmp/helper.jar" "$jar"; rm -rf "$tmp"
+  printf '%s' "$jar"
 }
 
-# run_tool CP HELPERDIR ARGS...: run the helper JVM (output to stderr).
+# --- AppCDS ------------------------------------------------------------------
+# Class-data-sharing archives cut JVM start-up (~2 s per broker on 2 cores) and
+# share class metadata between nodes. The first run of each JVM kind records a
+# dynamic archive at exit (-XX:ArchiveClassesAtExit); later runs map it. A
+# stale or mismatched archive is ignored by the JVM (-Xshare:auto), and the
+# file name includes a hash of the classpath and the JDK. KAFKA_CDS=0 disables.
+KAFKA_CDS="${KAFKA_CDS:-1}"
+
+# cds_archive NAME CLASSPATH: prints the archive path for this JVM kind.
+cds_archive() {
+  local name="$1" cp="$2" jh key
+  jh="$(readlink -f "$(command -v java)")"; jh="${jh%/bin/java}"
+  key="$(printf '%s\n%s %s\n' "$cp" "$jh" "$(stat -c %Y:%s "$jh/lib/modules" 2>/dev/null || true)" | md5sum | cut -c1-12)"
+  printf '%s/cds/%s-%s-%s.jsa' "$CACHE_DIR" "$name" "$KAFKA_VERSION" "$key"
+}
+
+# run_tool CP HELPERJAR SUBCOMMAND ARGS...: run the helper JVM (output to stderr).
 run_tool() {
-  local cp="$1" helper="$2"; shift 2
-  # shellcheck disable=SC2086
-  java $TOOL_JVM_OPTS -cp "$helper:$cp" StrataKafkaTool "$@" >&2
+  local cp="$1" helper="$2" rc=0 archive="" dump="" cds=()
+  shift 2
+  if [[ "$KAFKA_CDS" == 1 ]]; then
+    archive="$(cds_archive "tool-$1" "$helper:$cp")"
+    if [[ -s "$archive" ]]; then
+      cds=("-XX:SharedArchiveFile=$archive")
+    else
+      mkdir -p "${archive%/*}"; dump="$archive.tmp.$$"; cds=("-XX:ArchiveClassesAtExit=$dump")
+    fi
+  fi
+  java "${TOOL_JVM_OPTS[@]}" "${cds[@]}" -cp "$helper:$cp" StrataKafkaTool "$@" >&2 || rc=$?
+  if [[ -n "$dump" ]]; then
+    if (( rc == 0 )) && [[ -s "$dump" ]]; then mv -f "$dump" "$archive"; else rm -f "$dump"; fi
+  fi
+  return "$rc"
 }
 
-# start_node N: launch node N in the background, detached, and record its pid.
+# start_node N [record-cds]: launch node N in the background, detached, and
+# record its pid. With record-cds (and no archive yet) the node writes a CDS
+# archive when it exits cleanly; kafka-down.sh then installs it.
 start_node() {
-  local n="$1" d pid
+  local n="$1" record="${2:-}" d pid cp archive cds=()
   d="$(node_dir "$n")"
   mkdir -p "$d/logs"
+  cp="$(cat "$STATE_DIR/classpath")"
+  rm -f "$d/cds-dump"
+  if [[ "$KAFKA_CDS" == 1 ]]; then
+    archive="$(cds_archive broker "$cp")"
+    if [[ -s "$archive" ]]; then
+      cds=("-XX:SharedArchiveFile=$archive")
+    elif [[ "$record" == 1 ]]; then
+      mkdir -p "${archive%/*}"
+      cds=("-XX:ArchiveClassesAtExit=$archive.tmp.node$n.$$")
+      printf '%s\n%s\n' "$archive.tmp.node$n.$$" "$archive" >"$d/cds-dump"
+    fi
+  fi
   # setsid: own session so a Ctrl-C in the calling terminal/make does not
-  # reach the broker; all fds redirected so callers capturing our stdout
-  # (e.g. BOOTSTRAP=$(kafka-up.sh)) do not block on the broker.
+  # reach the broker; all fds redirected (and the lock fd 9 closed) so callers
+  # capturing our stdout (BOOTSTRAP=$(kafka-up.sh)) do not block on the broker.
   # shellcheck disable=SC2086
-  setsid java $KAFKA_HEAP_OPTS $KAFKA_JVM_PERFORMANCE_OPTS ${KAFKA_OPTS:-} \
+  setsid java $KAFKA_HEAP_OPTS $KAFKA_JVM_PERFORMANCE_OPTS "${cds[@]}" "-Xlog:cds*=off" ${KAFKA_OPTS:-} \
     "-Dkafka.logs.dir=$d/logs" "-Dlog4j2.configurationFile=$KAFKA_DIR/log4j2.properties" \
-    -cp "$(cat "$STATE_DIR/classpath")" kafka.Kafka "$d/server.properties" \
-    </dev/null >"$d/logs/stdout.log" 2>&1 &
+    -cp "$cp" kafka.Kafka "$d/server.properties" \
+    </dev/null >"$d/logs/stdout.log" 2>&1 9>&- &
   pid=$!
   printf '%s\n' "$pid" >"$d/pid"
+}
+
+# finish_cds_dump N CLEAN: after node N exited, install (CLEAN=1) or discard
+# the CDS archive it recorded.
+finish_cds_dump() {
+  local d tmp final
+  d="$(node_dir "$1")"
+  [[ -f "$d/cds-dump" ]] || return 0
+  { read -r tmp; read -r final; } <"$d/cds-dump"
+  if [[ "$2" == 1 && -s "$tmp" && ! -e "$final" ]]; then
+    mv -f "$tmp" "$final"
+  else
+    rm -f "$tmp"
+  fi
+  rm -f "$d/cds-dump"
 }
 
 # dump_node_logs N...: last 40 lines of each node's log, to stderr.
@@ -149,9 +226,12 @@ dump_node_logs() {
 }
 
 # stop_pids TIMEOUT_S PID...: TERM, wait, then KILL stragglers.
+# Sets KILLED_PIDS to the pids that needed SIGKILL.
+KILLED_PIDS=()
 stop_pids() {
   local timeout="$1"; shift
   local pid left deadline
+  KILLED_PIDS=()
   (( $# )) || return 0
   for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
   deadline=$(( $(date +%s) + timeout ))
@@ -164,6 +244,7 @@ stop_pids() {
   done
   log "still running after ${timeout}s, sending SIGKILL to: ${left[*]}"
   for pid in "${left[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  KILLED_PIDS=("${left[@]}")
   deadline=$(( $(date +%s) + 10 ))
   for pid in "${left[@]}"; do
     while pid_alive "$pid" && (( $(date +%s) < deadline )); do sleep 0.1; done

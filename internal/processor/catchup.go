@@ -121,13 +121,13 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 // is decided: it snapshots the high watermark, then waits until the last
 // stable offset reaches it.
 func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, parts []int32) (map[int32]int64, error) {
-	hw, err := adm.ListEndOffsets(ctx, p.events)
+	hw, err := kafka.ListOffsets(ctx, adm.ListEndOffsets, p.cfg.Partitions, p.events)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets of %s: %w", p.events, err)
 	}
 	deadline := time.Now().Add(p.cfg.TxnTimeout + 10*time.Second)
 	for {
-		lso, err := adm.ListCommittedOffsets(ctx, p.events)
+		lso, err := kafka.ListOffsets(ctx, adm.ListCommittedOffsets, p.cfg.Partitions, p.events)
 		if err != nil {
 			return nil, fmt.Errorf("list stable offsets of %s: %w", p.events, err)
 		}

@@ -58,10 +58,7 @@ func NewSender(ctx context.Context, opts []kgo.Opt, names kafka.Names, partition
 	for agg := range codecs {
 		topics = append(topics, names.Results(agg))
 	}
-	ends, err := kadm.NewClient(producer).ListEndOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := kafka.ListOffsets(ctx, kadm.NewClient(producer).ListEndOffsets, partitions, topics...)
 	if err != nil {
 		producer.Close()
 		return nil, fmt.Errorf("list end offsets of the results topics: %w", err)
