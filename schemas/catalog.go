@@ -34,7 +34,7 @@ import (
 	"github.com/hamba/avro/v2/soe"
 )
 
-//go:embed */*.avsc
+//go:embed */*.avsc compatibility.yaml
 var embedded embed.FS
 
 // Namespace prefixes every record's namespace: strata.<dir>.
@@ -50,8 +50,10 @@ type Version struct {
 
 	// read is the schema to decode this version's bytes with into the
 	// subject's newest version: the writer schema resolved against the
-	// newest one, or the newest itself.
-	read avro.Schema
+	// newest one, or the newest itself. readErr says why there is none:
+	// then only an upcaster can read this version (see Codec).
+	read    avro.Schema
+	readErr error
 }
 
 // Subject is the sequence of versions of one record: <dir>/<Name>.
@@ -69,9 +71,11 @@ func (s *Subject) Latest() *Version { return s.Versions[len(s.Versions)-1] }
 // Catalog is a loaded, checked set of subjects. It is immutable and safe for
 // concurrent use.
 type Catalog struct {
-	subjects map[string]*Subject
-	byFP     map[uint64]*Version
-	api      avro.API
+	subjects    map[string]*Subject
+	byFP        map[uint64]*Version
+	api         avro.API
+	defaultMode Mode
+	modes       map[string]Mode
 }
 
 // Limits on decoding outside bytes, so a hostile length prefix cannot make a
@@ -184,14 +188,20 @@ func Load(fsys fs.FS) (*Catalog, error) {
 				v.read = v.Schema
 				continue
 			}
+			// A fresh SchemaCompatibility each time: one instance caches
+			// verdicts by canonical form, which ignores defaults and
+			// aliases (shared/MEASURED.md).
 			r, err := avro.NewSchemaCompatibility().Resolve(latest.Schema, v.Schema)
 			if err != nil {
-				problems = append(problems, fmt.Errorf("%s: cannot be read as %s: %w", v.File, latest.File, err))
+				v.readErr = fmt.Errorf("%s cannot be read as %s: %w", v.File, latest.File, err)
 				continue
 			}
 			v.read = r
 		}
 	}
+	var modeProblems []error
+	c.defaultMode, c.modes, modeProblems = loadModes(fsys, c.subjects)
+	problems = append(problems, modeProblems...)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
@@ -280,11 +290,29 @@ func (c *Catalog) Parse(data []byte) (*Version, []byte, error) {
 // Decode reads body, written with version ver, into v, a pointer to the Go
 // type of the subject's newest version.
 func (c *Catalog) Decode(ver *Version, body []byte, v any) error {
+	if ver.readErr != nil {
+		return fmt.Errorf("decode: %w: it needs an upcaster", ver.readErr)
+	}
 	if err := c.api.Unmarshal(ver.read, body, v); err != nil {
 		return fmt.Errorf("decode %s (fingerprint %016x): %w", ver.File, ver.Fingerprint, err)
 	}
 	return nil
 }
+
+// DecodeGeneric reads body, written with version ver, with ver's own
+// schema into generic values (records as map[string]any): what upcasters
+// work on.
+func (c *Catalog) DecodeGeneric(ver *Version, body []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := c.api.Unmarshal(ver.Schema, body, &m); err != nil {
+		return nil, fmt.Errorf("decode %s (fingerprint %016x): %w", ver.File, ver.Fingerprint, err)
+	}
+	return m, nil
+}
+
+// Readable returns why version ver cannot be resolved into its subject's
+// newest version, or nil.
+func (ver *Version) Readable() error { return ver.readErr }
 
 // DecodeSubject parses data, checks it was written by a version of subject,
 // and decodes it into v.
