@@ -43,6 +43,8 @@ type Decider[S any] struct {
 	// Commands and Events list every type the aggregate handles.
 	Commands []Command
 	Events   []Event
+	// Upcasters read old event versions that schema resolution cannot.
+	Upcasters []Upcaster
 }
 
 // Type is a Decider with its state type erased, as the runtime sees it.
@@ -61,6 +63,9 @@ type Type interface {
 	NewEvent(name string) (any, bool)
 	CommandTypes() []string
 	EventTypes() []string
+	// Upcaster returns the upcaster of version from of event, if any.
+	Upcaster(event string, from int) (Upcaster, bool)
+	Upcasters() []Upcaster
 }
 
 // Register checks a Decider and returns it as a Type. It reports every
@@ -96,6 +101,17 @@ func Register[S any](d Decider[S]) (Type, error) {
 	for _, e := range d.Events {
 		add("event", e.EventType(), e, t.events)
 	}
+	t.upcasters = map[upKey]Upcaster{}
+	for _, u := range d.Upcasters {
+		k := upKey{u.Event, u.From}
+		switch _, dup := t.upcasters[k]; {
+		case u.Up == nil || u.From < 1:
+			problems = append(problems, fmt.Errorf("aggregate %q: upcaster of %s v%d needs From >= 1 and Up", d.Name, u.Event, u.From))
+		case dup:
+			problems = append(problems, fmt.Errorf("aggregate %q: two upcasters of %s v%d", d.Name, u.Event, u.From))
+		}
+		t.upcasters[k] = u
+	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
@@ -113,10 +129,23 @@ func MustRegister[S any](d Decider[S]) Type {
 }
 
 type typed[S any] struct {
-	d        Decider[S]
-	commands map[string]reflect.Type
-	events   map[string]reflect.Type
+	d         Decider[S]
+	commands  map[string]reflect.Type
+	events    map[string]reflect.Type
+	upcasters map[upKey]Upcaster
 }
+
+type upKey struct {
+	event string
+	from  int
+}
+
+func (t *typed[S]) Upcaster(event string, from int) (Upcaster, bool) {
+	u, ok := t.upcasters[upKey{event, from}]
+	return u, ok
+}
+
+func (t *typed[S]) Upcasters() []Upcaster { return t.d.Upcasters }
 
 func (t *typed[S]) Name() string     { return t.d.Name }
 func (t *typed[S]) NewState() any    { return t.d.Initial }

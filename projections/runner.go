@@ -153,8 +153,11 @@ func (r *Runner) run(ctx context.Context) error {
 			if applyErr != nil {
 				return
 			}
-			ev, err := decode(r.cfg.Codecs[topicAgg[rec.Topic]], rec)
-			if err == nil {
+			evs, err := decode(r.cfg.Codecs[topicAgg[rec.Topic]], rec)
+			for _, ev := range evs {
+				if err != nil {
+					break
+				}
 				err = p.Apply(tx, ev)
 			}
 			if err != nil {
@@ -200,17 +203,17 @@ func loadOffset(db pebble.Reader, proj, topic string, part int32) (int64, error)
 	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
-func decode(c codec.Codec, rec *kgo.Record) (Event, error) {
-	data, _, err := c.DecodeEvent(rec.Value)
+// decode reads one events-topic record: usually one event, more or none
+// when an upcaster splits or drops it.
+func decode(c codec.Codec, rec *kgo.Record) ([]Event, error) {
+	datas, _, err := c.DecodeEvents(rec.Value)
 	if err != nil {
-		return Event{}, err
+		return nil, err
 	}
-	ev := Event{
+	base := Event{
 		Aggregate:   c.Type.Name(),
 		AggregateID: string(rec.Key),
-		Type:        data.EventType(),
 		Timestamp:   rec.Timestamp,
-		Data:        data,
 		Topic:       rec.Topic,
 		Partition:   rec.Partition,
 		Offset:      rec.Offset,
@@ -218,15 +221,20 @@ func decode(c codec.Codec, rec *kgo.Record) (Event, error) {
 	for _, h := range rec.Headers {
 		switch h.Key {
 		case kafka.HeaderVersion:
-			ev.Version, err = strconv.ParseUint(string(h.Value), 10, 64)
+			base.Version, err = strconv.ParseUint(string(h.Value), 10, 64)
 			if err != nil {
-				return Event{}, fmt.Errorf("bad %s header %q", kafka.HeaderVersion, h.Value)
+				return nil, fmt.Errorf("bad %s header %q", kafka.HeaderVersion, h.Value)
 			}
 		case kafka.HeaderCommandID:
-			ev.CommandID = string(h.Value)
+			base.CommandID = string(h.Value)
 		}
 	}
-	return ev, nil
+	evs := make([]Event, len(datas))
+	for i, d := range datas {
+		evs[i] = base
+		evs[i].Type, evs[i].Data = d.EventType(), d
+	}
+	return evs, nil
 }
 
 type batchTx struct {

@@ -61,21 +61,95 @@ func (c Codec) EncodeEvent(ev aggregates.Event) ([]byte, error) {
 	return c.Catalog.Encode(c.Type.Name()+"/"+ev.EventType(), ev)
 }
 
-// DecodeEvent decodes an event written with any known version of its
-// schema, resolved into the newest.
-func (c Codec) DecodeEvent(data []byte) (aggregates.Event, *schemas.Version, error) {
+// DecodeEvents decodes a stored event written with any known version of
+// its schema: resolved into the newest version, or passed through the
+// aggregate's upcasters when one reads that version. It usually returns one
+// event; an upcaster may split one into several, or drop it.
+func (c Codec) DecodeEvents(data []byte) ([]aggregates.Event, *schemas.Version, error) {
 	ver, body, err := c.Catalog.Parse(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, ok := c.Type.NewEvent(ver.Subject.Name)
-	if ver.Subject.Dir != c.Type.Name() || !ok {
+	if ver.Subject.Dir != c.Type.Name() {
 		return nil, ver, fmt.Errorf("%w: %s is not an event of %s", schemas.ErrUnexpectedSubject, ver.Subject, c.Type.Name())
 	}
-	if err := c.Catalog.Decode(ver, body, v); err != nil {
+	if _, ok := c.Type.Upcaster(ver.Subject.Name, ver.N); ok {
+		m, err := c.Catalog.DecodeGeneric(ver, body)
+		if err != nil {
+			return nil, ver, err
+		}
+		evs, err := c.upcast(ver.Subject.Name, ver.N, m, 0)
+		return evs, ver, err
+	}
+	ev, err := c.decodeAs(ver, body)
+	if err != nil {
 		return nil, ver, err
 	}
-	return aggregates.Deref(v).(aggregates.Event), ver, nil
+	return []aggregates.Event{ev}, ver, nil
+}
+
+// DecodeEvent is DecodeEvents for callers that need exactly one event.
+func (c Codec) DecodeEvent(data []byte) (aggregates.Event, *schemas.Version, error) {
+	evs, ver, err := c.DecodeEvents(data)
+	if err != nil {
+		return nil, ver, err
+	}
+	if len(evs) != 1 {
+		return nil, ver, fmt.Errorf("%s v%d upcasts to %d events, want 1", ver.Subject, ver.N, len(evs))
+	}
+	return evs[0], ver, nil
+}
+
+func (c Codec) decodeAs(ver *schemas.Version, body []byte) (aggregates.Event, error) {
+	v, ok := c.Type.NewEvent(ver.Subject.Name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not an event of %s (an event type no longer in the code needs an upcaster)", schemas.ErrUnexpectedSubject, ver.Subject, c.Type.Name())
+	}
+	if err := c.Catalog.Decode(ver, body, v); err != nil {
+		return nil, err
+	}
+	return aggregates.Deref(v).(aggregates.Event), nil
+}
+
+// maxUpcasts bounds a chain of upcasters, in case two of them loop.
+const maxUpcasts = 64
+
+func (c Codec) upcast(event string, from int, data map[string]any, depth int) ([]aggregates.Event, error) {
+	if depth > maxUpcasts {
+		return nil, fmt.Errorf("upcasting %s v%d: more than %d steps; do two upcasters loop?", event, from, maxUpcasts)
+	}
+	u, _ := c.Type.Upcaster(event, from)
+	outs, err := u.Up(data)
+	if err != nil {
+		return nil, fmt.Errorf("upcast %s v%d: %w", event, from, err)
+	}
+	var evs []aggregates.Event
+	for _, o := range outs {
+		subject := c.Type.Name() + "/" + o.Type
+		s, ok := c.Catalog.Subject(subject)
+		if !ok || o.Version < 1 || o.Version > len(s.Versions) {
+			return nil, fmt.Errorf("upcast %s v%d: returned %s v%d, which has no schema file", event, from, subject, o.Version)
+		}
+		if _, ok := c.Type.Upcaster(o.Type, o.Version); ok {
+			more, err := c.upcast(o.Type, o.Version, o.Data, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, more...)
+			continue
+		}
+		ver := s.Versions[o.Version-1]
+		b, err := c.Catalog.EncodeVersion(ver, o.Data)
+		if err != nil {
+			return nil, fmt.Errorf("upcast %s v%d: its %s does not fit %s: %w", event, from, o.Type, ver.File, err)
+		}
+		ev, err := c.decodeAs(ver, b[10:])
+		if err != nil {
+			return nil, fmt.Errorf("upcast %s v%d: %w", event, from, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
 }
 
 // EncodeState encodes a state value with the newest state schema.

@@ -270,12 +270,14 @@ func (a *api) timeTravel(w http.ResponseWriter, r *http.Request, c codec.Codec, 
 		if e.Version > maxVersion || !asOf.IsZero() && time.UnixMilli(e.Timestamp).After(asOf) {
 			return false
 		}
-		ev, _, err := c.DecodeEvent(e.Payload)
+		evs, _, err := c.DecodeEvents(e.Payload)
 		if err != nil {
 			derr = fmt.Errorf("event %d of %s %s: %w", e.Version, c.Type.Name(), id, err)
 			return false
 		}
-		state = c.Type.Evolve(state, ev)
+		for _, ev := range evs {
+			state = c.Type.Evolve(state, ev)
+		}
 		view.Version, view.UpdatedAt = e.Version, time.UnixMilli(e.Timestamp).UTC()
 		return true
 	})
@@ -346,20 +348,25 @@ func (a *api) getEvents(w http.ResponseWriter, r *http.Request) {
 			page.Next = e.Version
 			return false
 		}
-		ev, ver, err := c.DecodeEvent(e.Payload)
+		evs, ver, err := c.DecodeEvents(e.Payload)
 		if err != nil {
 			derr = fmt.Errorf("event %d of %s %s: %w", e.Version, c.Type.Name(), id, err)
 			return false
 		}
-		data, err := json.Marshal(ev)
-		if err != nil {
-			derr = err
-			return false
+		// Shown as the code reads it now: resolved into the newest
+		// schema, upcast where needed; schema_version says what it was
+		// written with.
+		for _, ev := range evs {
+			data, err := json.Marshal(ev)
+			if err != nil {
+				derr = err
+				return false
+			}
+			page.Events = append(page.Events, EventView{
+				Version: e.Version, Type: ev.EventType(), Timestamp: time.UnixMilli(e.Timestamp).UTC(), Data: data,
+				CommandID: e.CommandID, SchemaVersion: ver.N, Partition: e.Partition, Offset: e.Offset,
+			})
 		}
-		page.Events = append(page.Events, EventView{
-			Version: e.Version, Type: e.Type, Timestamp: time.UnixMilli(e.Timestamp).UTC(), Data: data,
-			CommandID: e.CommandID, SchemaVersion: ver.N, Partition: e.Partition, Offset: e.Offset,
-		})
 		return true
 	})
 	if err = errors.Join(err, derr); err != nil {

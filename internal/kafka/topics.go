@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -97,12 +98,12 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16
 	}
 	var problems []error
 	var check []TopicSpec
+	var raced []TopicSpec
 	for _, s := range specs {
 		td, ok := existing[s.Name]
 		if ok && td.Err == nil {
-			if got := int32(len(td.Partitions)); got != s.Partitions {
-				problems = append(problems, fmt.Errorf("%w: topic %s has %d partitions, Strata needs %d (commands and events topics of an aggregate must agree); use --partitions %d or recreate the topic",
-					ErrTopicMismatch, s.Name, got, s.Partitions, got))
+			if err := checkPartitions(s, td); err != nil {
+				problems = append(problems, err)
 			}
 			check = append(check, s)
 			continue
@@ -116,14 +117,21 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16
 			err = resp.Err
 		}
 		if errors.Is(err, kerr.TopicAlreadyExists) {
-			// Another instance created it between our list and
-			// create: check it like any existing topic.
-			check = append(check, s)
+			// It exists after all: another instance created it between
+			// our list and create, or the broker we listed from had not
+			// heard of it yet. Check it like any existing topic.
+			raced = append(raced, s)
 			continue
 		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("create topic %s: %w", s.Name, err))
 		}
+	}
+	if len(raced) > 0 {
+		if err := recheck(ctx, adm, raced); err != nil {
+			problems = append(problems, err)
+		}
+		check = append(check, raced...)
 	}
 	if len(check) > 0 {
 		if err := checkConfigs(ctx, adm, check); err != nil {
@@ -131,6 +139,53 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16
 		}
 	}
 	return errors.Join(problems...)
+}
+
+func checkPartitions(s TopicSpec, td kadm.TopicDetail) error {
+	if got := int32(len(td.Partitions)); got != s.Partitions {
+		return fmt.Errorf("%w: topic %s has %d partitions, Strata needs %d (commands and events topics of an aggregate must agree); use --partitions %d or recreate the topic",
+			ErrTopicMismatch, s.Name, got, s.Partitions, got)
+	}
+	return nil
+}
+
+// recheck lists topics that exist but were not listed, retrying while the
+// brokers' metadata catches up, and checks their partition counts.
+func recheck(ctx context.Context, adm *kadm.Client, specs []TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tds, err := adm.ListTopics(ctx, names...)
+		if err != nil {
+			return fmt.Errorf("list topics: %w", err)
+		}
+		var problems []error
+		missing := false
+		for _, s := range specs {
+			td, ok := tds[s.Name]
+			if !ok || td.Err != nil || len(td.Partitions) == 0 {
+				missing = true
+				continue
+			}
+			if err := checkPartitions(s, td); err != nil {
+				problems = append(problems, err)
+			}
+		}
+		if !missing {
+			return errors.Join(problems...)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v exist but no broker lists them after 30s", names)
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func checkConfigs(ctx context.Context, adm *kadm.Client, specs []TopicSpec) error {

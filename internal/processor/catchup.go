@@ -160,7 +160,7 @@ func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, parts []int
 // applyEvent applies one events-topic record to w.
 func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 	where := fmt.Sprintf("%s partition %d offset %d", r.Topic, r.Partition, r.Offset)
-	ev, _, err := p.cfg.Codec.DecodeEvent(r.Value)
+	evs, _, err := p.cfg.Codec.DecodeEvents(r.Value)
 	if err != nil {
 		return fmt.Errorf("event at %s: %w; stopping rather than skipping it", where, err)
 	}
@@ -188,11 +188,11 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		Partition: r.Partition,
 		Offset:    r.Offset,
 		Timestamp: r.Timestamp.UnixMilli(),
-		Type:      ev.EventType(),
+		Type:      eventType(r),
 		CommandID: commandID,
 		Payload:   r.Value,
 	}}
-	w.apply(a, ev, out)
+	w.apply(a, evs, out)
 	if commandID != "" {
 		// Rebuild the deduplication entry from the events themselves.
 		res := w.results[commandID]
@@ -200,15 +200,24 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 			res = &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Status: StatusAccepted, Timestamp: out.entry.Timestamp}
 			w.results[commandID] = res
 		}
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("event at %s as JSON: %w", where, err)
+		for _, ev := range evs {
+			data, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("event at %s as JSON: %w", where, err)
+			}
+			res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: version, Data: data})
 		}
 		res.Version = version
-		res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: version, Data: data})
 		// A command's events share one partition; the last one's offset
 		// covers them all.
 		res.Position = position.Position{p.tp(r.Partition): r.Offset}.Token()
 	}
 	return nil
+}
+
+// eventType is the type a stored event was written as: its header, which
+// names it even when an upcaster now reads it as something else.
+func eventType(r *kgo.Record) string {
+	t, _ := header(r, kafka.HeaderEventType)
+	return t
 }

@@ -127,7 +127,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		}, data: data}
 		out.rec = p.eventRecord(r.Key, r.Partition, &out.entry)
 		produce(out.rec)
-		w.apply(a, ev, out)
+		w.apply(a, []aggregates.Event{ev}, out)
 		res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: out.entry.Version, Data: data})
 	}
 	res.Status, res.Version = StatusAccepted, a.version

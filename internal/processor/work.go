@@ -91,9 +91,12 @@ func (w *work) result(commandID string) (*Result, error) {
 	return &r, nil
 }
 
-// apply evolves a with ev and records it for the event index.
-func (w *work) apply(a *aggState, ev aggregates.Event, out *eventOut) {
-	a.state = w.p.cfg.Codec.Type.Evolve(a.state, ev)
+// apply evolves a with the events of one stored record (one, unless an
+// upcaster split or dropped it) and records it for the event index.
+func (w *work) apply(a *aggState, evs []aggregates.Event, out *eventOut) {
+	for _, ev := range evs {
+		a.state = w.p.cfg.Codec.Type.Evolve(a.state, ev)
+	}
 	a.version = out.entry.Version
 	a.partition, a.timestamp, a.dirty = out.entry.Partition, out.entry.Timestamp, true
 	out.agg = a
