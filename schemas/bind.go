@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/strata-es/strata/aggregates"
 )
@@ -34,5 +35,40 @@ func (c *Catalog) Bind(typ aggregates.Type) error {
 		check(typ.Name()+"/"+name, v)
 	}
 	check(typ.Name()+"/state", typ.NewStatePtr())
+	// Every old version must be readable: by resolution, or through an
+	// upcaster.
+	for _, s := range c.Subjects() {
+		if s.Dir != typ.Name() {
+			continue
+		}
+		for _, v := range s.Versions {
+			if v.readErr != nil {
+				if _, ok := typ.Upcaster(s.Name, v.N); !ok {
+					problems = append(problems, fmt.Errorf("aggregate %s: %w; add an upcaster of %s v%d (aggregates.Upcaster)", typ.Name(), v.readErr, s.Name, v.N))
+				}
+			}
+		}
+	}
+	for _, u := range typ.Upcasters() {
+		s, ok := c.subjects[typ.Name()+"/"+u.Event]
+		if !ok || u.From > len(s.Versions) {
+			problems = append(problems, fmt.Errorf("aggregate %s: upcaster of %s v%d: there is no schemas/%s/%s.v%d.avsc", typ.Name(), u.Event, u.From, typ.Name(), u.Event, u.From))
+		}
+	}
 	return errors.Join(problems...)
+}
+
+// UpcastedBy returns the Exempt of the upcasters of types: a subject's
+// version is exempt when the aggregate has an upcaster that reads it.
+func UpcastedBy(types ...aggregates.Type) Exempt {
+	return func(subject string, from int) bool {
+		for _, t := range types {
+			if name, ok := strings.CutPrefix(subject, t.Name()+"/"); ok {
+				if _, ok := t.Upcaster(name, from); ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
 }

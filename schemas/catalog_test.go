@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
 	"github.com/strata-es/strata/schemas"
 )
@@ -120,7 +121,7 @@ func TestParseRejectsBadBytes(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	// Truncated body.
-	b, _ = cat.Encode("account/AccountOpened", account.Opened{Owner: "ada", InitialBalance: 5})
+	b, _ = cat.Encode("account/AccountOpened", account.Opened{Holder: "ada", InitialBalance: 5})
 	var o account.Opened
 	if _, err := cat.DecodeSubject("account/AccountOpened", b[:12], &o); err == nil {
 		t.Fatal("truncated payload decoded")
@@ -130,7 +131,7 @@ func TestParseRejectsBadBytes(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	cat := schemas.Default()
 	for _, s := range cat.Subjects() {
-		b, err := cat.Encode(s.String(), map[string]any{"owner": "ada", "initial_balance": 1, "amount": 2, "open": true, "balance": 3})
+		b, err := cat.EncodeVersion(s.Versions[0], map[string]any{"owner": "ada", "initial_balance": 1, "amount": 2, "open": true, "balance": 3})
 		if err == nil {
 			f.Add(b)
 		}
@@ -144,4 +145,38 @@ func FuzzDecode(f *testing.F) {
 		var m map[string]any
 		_ = cat.Decode(ver, body, &m) // must not panic or allocate without bound
 	})
+}
+
+func TestTheShippedSchemasPassTheGate(t *testing.T) {
+	cat := schemas.Default()
+	for _, v := range cat.Check(schemas.UpcastedBy(account.Type)) {
+		t.Error(v)
+	}
+	// Without the upcaster, MoneyWithdrawn v1 → v2 is refused.
+	vs := cat.Check(nil)
+	if len(vs) != 1 || vs[0].Subject != "account/MoneyWithdrawn" || !strings.Contains(vs[0].Error(), "double cannot be read as long") {
+		t.Fatalf("without upcasters: %v", vs)
+	}
+	if m := cat.Mode("account/AccountOpened"); m != schemas.BackwardTransitive {
+		t.Fatalf("AccountOpened mode %s", m)
+	}
+}
+
+func TestBindWantsAnUpcasterForUnreadableVersions(t *testing.T) {
+	d := account.Decider
+	d.Upcasters = nil
+	typ, err := aggregates.Register(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = schemas.Default().Bind(typ)
+	if err == nil || !strings.Contains(err.Error(), "account/MoneyWithdrawn.v1.avsc cannot be read as account/MoneyWithdrawn.v2.avsc") ||
+		!strings.Contains(err.Error(), "add an upcaster of MoneyWithdrawn v1") {
+		t.Fatalf("err = %v", err)
+	}
+	d.Upcasters = []aggregates.Upcaster{{Event: "MoneyWithdrawn", From: 7, Up: func(map[string]any) ([]aggregates.Upcast, error) { return nil, nil }}}
+	typ, _ = aggregates.Register(d)
+	if err := schemas.Default().Bind(typ); err == nil || !strings.Contains(err.Error(), "no schemas/account/MoneyWithdrawn.v7.avsc") {
+		t.Fatalf("err = %v", err)
+	}
 }

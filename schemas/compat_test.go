@@ -180,9 +180,3 @@ func TestModesFileErrors(t *testing.T) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
-
-func TestTheShippedSchemasPassTheGate(t *testing.T) {
-	for _, v := range Default().Check(nil) {
-		t.Error(v)
-	}
-}

@@ -13,6 +13,9 @@ var Decider = aggregates.Decider[State]{
 	Events:   []aggregates.Event{Opened{}, Deposited{}, Withdrawn{}},
 	Decide:   decide,
 	Evolve:   evolve,
+	Upcasters: []aggregates.Upcaster{
+		{Event: "MoneyWithdrawn", From: 1, Up: withdrawnInCents},
+	},
 }
 
 // Type is Decider registered for the runtime.

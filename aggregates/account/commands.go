@@ -6,7 +6,13 @@ import "github.com/strata-es/strata/aggregates"
 type Open struct {
 	Owner          string `json:"owner" avro:"owner"`
 	InitialBalance int64  `json:"initial_balance" avro:"initial_balance"`
+	// Currency is an ISO 4217 code; empty means DefaultCurrency.
+	Currency string `json:"currency,omitempty" avro:"currency"`
 }
+
+// DefaultCurrency is the currency of accounts opened without one, and of
+// every account opened before currencies existed.
+const DefaultCurrency = "EUR"
 
 // Deposit adds Amount to the balance.
 type Deposit struct {
@@ -33,8 +39,22 @@ func (c Open) Validate() error {
 		return aggregates.Invalid("owner is %d bytes, longer than %d", len(c.Owner), MaxOwnerLength)
 	case c.InitialBalance < 0:
 		return aggregates.Invalid("initial_balance must be zero or more, got %d", c.InitialBalance)
+	case c.Currency != "" && !isCurrency(c.Currency):
+		return aggregates.Invalid("currency must be an ISO 4217 code such as EUR, got %q", c.Currency)
 	}
 	return nil
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c Deposit) Validate() error { return positive(c.Amount) }

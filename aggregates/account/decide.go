@@ -13,7 +13,11 @@ func decide(s State, cmd aggregates.Command, _ time.Time) ([]aggregates.Event, e
 		if s.Open {
 			return nil, aggregates.Reject("account already exists (owner %q)", s.Owner)
 		}
-		return []aggregates.Event{Opened(c)}, nil
+		currency := c.Currency
+		if currency == "" {
+			currency = DefaultCurrency
+		}
+		return []aggregates.Event{Opened{Holder: c.Owner, InitialBalance: c.InitialBalance, Currency: currency}}, nil
 	case Deposit:
 		if !s.Open {
 			return nil, aggregates.Reject("account does not exist: open it first")

@@ -2,8 +2,11 @@ package account
 
 // Opened records that an account was opened.
 type Opened struct {
-	Owner          string `json:"owner" avro:"owner"`
+	// Holder was called owner before schema v3 (an alias reads it).
+	Holder         string `json:"holder" avro:"holder"`
 	InitialBalance int64  `json:"initial_balance" avro:"initial_balance"`
+	// Currency is EUR for every event written before schema v2.
+	Currency string `json:"currency" avro:"currency"`
 }
 
 // Deposited records money paid into an account.

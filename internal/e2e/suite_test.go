@@ -27,6 +27,7 @@ var suite = []struct {
 	{"TopicsCreatedAndChecked", testTopicsCreatedAndChecked},
 	{"InteropKcatAndFastavro", testInteropKcatAndFastavro},
 	{"SnapshotTopicIsCompacted", testSnapshotTopicIsCompacted},
+	{"OldEventsReplayIntoNewCode", testOldEventsReplayIntoNewCode},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -14,6 +14,7 @@ type Row struct {
 	ID        string    `json:"id"`
 	Owner     string    `json:"owner"`
 	Balance   int64     `json:"balance"`
+	Currency  string    `json:"currency"`
 	Version   uint64    `json:"version"`
 	OpenedAt  time.Time `json:"opened_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -33,7 +34,7 @@ func apply(tx projections.Tx, ev projections.Event) error {
 	}
 	switch e := ev.Data.(type) {
 	case account.Opened:
-		row = Row{ID: ev.AggregateID, Owner: e.Owner, Balance: e.InitialBalance, OpenedAt: ev.Timestamp}
+		row = Row{ID: ev.AggregateID, Owner: e.Holder, Balance: e.InitialBalance, Currency: e.Currency, OpenedAt: ev.Timestamp}
 	case account.Deposited:
 		row.Balance += e.Amount
 	case account.Withdrawn:
