@@ -55,10 +55,15 @@ type Runner struct {
 
 // Status is what a runner is doing.
 type Status struct {
+	Name    string    `json:"name"`
 	State   string    `json:"state"` // starting, running, stopped, failed
 	Error   string    `json:"error,omitempty"`
 	Applied int64     `json:"applied"` // events applied since start
 	Since   time.Time `json:"since"`
+	// Failed are the partitions stopped at an event the projection cannot
+	// decode or apply ("topic/partition" → reason naming the offset); the
+	// view no longer advances for them, and the others go on.
+	Failed map[string]string `json:"failed,omitempty"`
 }
 
 // NewRunner returns a runner; Run starts it.
@@ -69,7 +74,7 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	if cfg.Applied == nil {
 		cfg.Applied = position.NewTracker()
 	}
-	return &Runner{cfg: cfg, status: Status{State: "starting", Since: time.Now()}}
+	return &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}}
 }
 
 // Applied is the tracker of what the view has applied.
@@ -79,7 +84,14 @@ func (r *Runner) Applied() *position.Tracker { return r.cfg.Applied }
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	st := r.status
+	if len(st.Failed) > 0 {
+		st.Failed = make(map[string]string, len(r.status.Failed))
+		for k, v := range r.status.Failed {
+			st.Failed[k] = v
+		}
+	}
+	return st
 }
 
 func (r *Runner) setState(state string, err error) {
@@ -146,29 +158,34 @@ func (r *Runner) run(ctx context.Context) error {
 			continue
 		}
 		b := r.cfg.DB.NewBatch()
-		tx := &batchTx{b: b, view: p.Name}
 		next := map[position.TP]int64{}
-		var applyErr error
-		fetches.EachRecord(func(rec *kgo.Record) {
-			if applyErr != nil {
-				return
-			}
-			evs, err := decode(r.cfg.Codecs[topicAgg[rec.Topic]], rec)
-			for _, ev := range evs {
-				if err != nil {
-					break
+		var failedNow map[string][]int32
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			// A partition's records go into a savepoint of their own, so
+			// that a failure keeps the rows of the records before it
+			// and drops the rest of the partition's batch.
+			for _, rec := range fp.Records {
+				if err := r.apply(b, topicAgg[rec.Topic], rec); err != nil {
+					key := fmt.Sprintf("%s/%d", rec.Topic, rec.Partition)
+					r.cfg.Log.Error("projection cannot apply an event; this partition stops here until it is fixed (see /v1/status)",
+						"projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+					r.mu.Lock()
+					if r.status.Failed == nil {
+						r.status.Failed = map[string]string{}
+					}
+					r.status.Failed[key] = fmt.Sprintf("event at %s partition %d offset %d: %v", rec.Topic, rec.Partition, rec.Offset, err)
+					r.mu.Unlock()
+					if failedNow == nil {
+						failedNow = map[string][]int32{}
+					}
+					failedNow[rec.Topic] = append(failedNow[rec.Topic], rec.Partition)
+					return
 				}
-				err = p.Apply(tx, ev)
+				next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
 			}
-			if err != nil {
-				applyErr = fmt.Errorf("event at %s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
-				return
-			}
-			next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
 		})
-		if applyErr != nil {
-			b.Close()
-			return applyErr
+		if failedNow != nil {
+			cl.PauseFetchPartitions(failedNow)
 		}
 		for tp, off := range next {
 			if err := b.Set(offsetKey(p.Name, tp.Topic, tp.Partition), binary.BigEndian.AppendUint64(nil, uint64(off)), nil); err != nil {
@@ -182,10 +199,33 @@ func (r *Runner) run(ctx context.Context) error {
 		for tp, off := range next {
 			r.cfg.Applied.Advance(tp, off)
 		}
+		var n int64
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset < next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] {
+				n++
+			}
+		})
 		r.mu.Lock()
-		r.status.Applied += int64(fetches.NumRecords())
+		r.status.Applied += n
 		r.mu.Unlock()
 	}
+}
+
+// apply applies one record to the batch. Apply's writes are buffered and
+// only reach b when every event of the record applied, so a failing record
+// leaves no part of itself behind.
+func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record) error {
+	evs, err := decode(r.cfg.Codecs[agg], rec)
+	if err != nil {
+		return err
+	}
+	tx := &batchTx{b: b, view: r.cfg.Projection.Name, pending: map[string][]byte{}}
+	for _, ev := range evs {
+		if err := r.cfg.Projection.Apply(tx, ev); err != nil {
+			return err
+		}
+	}
+	return tx.flush()
 }
 
 func loadOffset(db pebble.Reader, proj, topic string, part int32) (int64, error) {
@@ -237,12 +277,21 @@ func decode(c codec.Codec, rec *kgo.Record) ([]Event, error) {
 	return evs, nil
 }
 
+// batchTx is the Tx of one record: writes wait in pending (nil: deleted)
+// until flush; reads see them first, then the batch, then the database.
 type batchTx struct {
-	b    *pebble.Batch
-	view string
+	b       *pebble.Batch
+	view    string
+	pending map[string][]byte
 }
 
 func (t *batchTx) Get(key string, row any) (bool, error) {
+	if v, ok := t.pending[key]; ok {
+		if v == nil {
+			return false, nil
+		}
+		return true, t.decode(key, v, row)
+	}
 	v, c, err := t.b.Get(RowKey(t.view, key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
@@ -251,10 +300,14 @@ func (t *batchTx) Get(key string, row any) (bool, error) {
 		return false, err
 	}
 	defer c.Close()
+	return true, t.decode(key, v, row)
+}
+
+func (t *batchTx) decode(key string, v []byte, row any) error {
 	if err := json.Unmarshal(v, row); err != nil {
-		return false, fmt.Errorf("%w: row %q of view %s: %v", store.ErrCorrupt, key, t.view, err)
+		return fmt.Errorf("%w: row %q of view %s: %v", store.ErrCorrupt, key, t.view, err)
 	}
-	return true, nil
+	return nil
 }
 
 func (t *batchTx) Put(key string, row any) error {
@@ -262,10 +315,29 @@ func (t *batchTx) Put(key string, row any) error {
 	if err != nil {
 		return fmt.Errorf("view %s row %q: %w", t.view, key, err)
 	}
-	return t.b.Set(RowKey(t.view, key), v, nil)
+	t.pending[key] = v
+	return nil
 }
 
-func (t *batchTx) Delete(key string) error { return t.b.Delete(RowKey(t.view, key), nil) }
+func (t *batchTx) Delete(key string) error {
+	t.pending[key] = nil
+	return nil
+}
+
+func (t *batchTx) flush() error {
+	for key, v := range t.pending {
+		var err error
+		if v == nil {
+			err = t.b.Delete(RowKey(t.view, key), nil)
+		} else {
+			err = t.b.Set(RowKey(t.view, key), v, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // GetRow returns the JSON of a view row from db.
 func GetRow(db *store.DB, view, key string) (json.RawMessage, bool, error) {

@@ -171,8 +171,16 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
 }
 
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return simpleGet(ctx, "status", "/v1/status", args, stdout, stderr)
+}
+
 func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	return simpleGet(ctx, "health", "/healthz", args, stdout, stderr)
+}
+
+func simpleGet(ctx context.Context, name, path string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	base := httpFlag(fs)
 	pos, err := parse(fs, args, stderr, "[flags]")
 	if err != nil {
@@ -181,5 +189,5 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(pos) != 0 {
 		return usageError(fs, stderr, "unexpected argument %q", pos[0])
 	}
-	return call(ctx, http.MethodGet, *base, "/healthz", nil, nil, stdout, stderr)
+	return call(ctx, http.MethodGet, *base, path, nil, nil, stdout, stderr)
 }

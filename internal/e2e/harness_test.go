@@ -108,8 +108,9 @@ type server struct {
 }
 
 type nodeOpts struct {
-	ns      string
-	dataDir string
+	ns             string
+	dataDir        string
+	commandTimeout time.Duration
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -124,16 +125,17 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 	s := &server{cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		s.done <- node.Run(ctx, node.Config{
-			Opts:        b.opts(),
-			Namespace:   o.ns,
-			Partitions:  4,
-			DataDir:     o.dataDir,
-			HTTPAddr:    "127.0.0.1:0",
-			Types:       []aggregates.Type{account.Type},
-			Projections: []projections.Projection{accounts.Projection},
-			OnReady:     func(url string) { ready <- url },
-			Log:         testLogger(),
-			Faults:      faults,
+			Opts:           b.opts(),
+			Namespace:      o.ns,
+			Partitions:     4,
+			DataDir:        o.dataDir,
+			HTTPAddr:       "127.0.0.1:0",
+			Types:          []aggregates.Type{account.Type},
+			Projections:    []projections.Projection{accounts.Projection},
+			OnReady:        func(url string) { ready <- url },
+			Log:            testLogger(),
+			Faults:         faults,
+			CommandTimeout: o.commandTimeout,
 		})
 	}()
 	select {

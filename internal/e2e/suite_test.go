@@ -28,6 +28,7 @@ var suite = []struct {
 	{"InteropKcatAndFastavro", testInteropKcatAndFastavro},
 	{"SnapshotTopicIsCompacted", testSnapshotTopicIsCompacted},
 	{"OldEventsReplayIntoNewCode", testOldEventsReplayIntoNewCode},
+	{"UnreadableEventStopsOnlyItsPartition", testUnreadableEventStopsOnlyItsPartition},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

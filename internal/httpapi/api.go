@@ -48,6 +48,8 @@ type Config struct {
 	ReadWaitMax time.Duration
 	// Ready reports whether the node is ready, and why not.
 	Ready func() (bool, map[string]string)
+	// Status returns the node's status for /v1/status.
+	Status func() any
 }
 
 type api struct{ Config }
@@ -73,6 +75,13 @@ func Handler(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		if a.Status == nil {
+			writeError(w, http.StatusNotFound, "no status")
+			return
+		}
+		writeJSON(w, http.StatusOK, a.Status())
+	})
 	return jsonErrors{mux}
 }
 

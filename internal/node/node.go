@@ -56,6 +56,9 @@ type Config struct {
 
 	// OnReady, if set, is called once the API serves, with its URL.
 	OnReady func(url string)
+	// CommandTimeout bounds how long an HTTP command waits for its
+	// result before answering 504. Default 10s.
+	CommandTimeout time.Duration
 
 	// Faults are the write path's fault-injection hooks, for tests.
 	Faults processor.Faults
@@ -193,7 +196,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv := &http.Server{
 		Handler: httpapi.Handler(httpapi.Config{
-			Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log,
+			Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
 			Owns: func(agg, id string) bool {
 				p := procs[agg]
 				return p != nil && p.Owns(kafka.PartitionFor([]byte(id), cfg.Partitions))
@@ -203,14 +206,33 @@ func Run(ctx context.Context, cfg Config) error {
 				for name, r := range runners {
 					st := r.Status()
 					why["projection "+name] = st.State
-					if st.State != "running" {
+					if st.State != "running" || len(st.Failed) > 0 {
 						ok = false
 						if st.Error != "" {
 							why["projection "+name] += ": " + st.Error
 						}
+						if len(st.Failed) > 0 {
+							why["projection "+name] += fmt.Sprintf(": %d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
+						}
+					}
+				}
+				for name, p := range procs {
+					if st := p.Status(); len(st.Failed) > 0 {
+						ok = false
+						why["processor "+name] = fmt.Sprintf("%d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
 					}
 				}
 				return ok, why
+			},
+			Status: func() any {
+				st := NodeStatus{Instance: instanceID, Namespace: cfg.Namespace}
+				for _, t := range cfg.Types {
+					st.Processors = append(st.Processors, procs[t.Name()].Status())
+				}
+				for _, p := range cfg.Projections {
+					st.Projections = append(st.Projections, runners[p.Name].Status())
+				}
+				return st
 			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -257,6 +279,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// NodeStatus is the answer of GET /v1/status.
+type NodeStatus struct {
+	Instance    string               `json:"instance"`
+	Namespace   string               `json:"namespace"`
+	Processors  []processor.Status   `json:"processors"`
+	Projections []projections.Status `json:"projections"`
 }
 
 // loadInstanceID returns the data directory's instance ID, creating it on

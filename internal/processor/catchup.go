@@ -16,14 +16,17 @@ import (
 
 // catchUp brings Pebble up to date with events partitions parts: from each
 // partition's checkpoint to the end of what is committed. See the package
-// doc for why it waits for open transactions first.
-func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
+// doc for why it waits for open transactions first. A partition whose
+// events cannot be applied (an event this build cannot read, a gap) is
+// returned in failed with the reason, applied up to the event before; the
+// others go on. An error means none can (Kafka or Pebble failed).
+func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int32]error, err error) {
 	start := time.Now()
 	from := map[int32]int64{}
 	for _, part := range parts {
 		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		from[part] = off
 	}
@@ -35,12 +38,12 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer cl.Close()
 	end, err := p.stableEnd(ctx, kadm.NewClient(cl), parts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	toRead := map[int32]kgo.Offset{}
 	var total int64
@@ -53,7 +56,7 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 		}
 	}
 	if len(toRead) == 0 {
-		return nil
+		return nil, nil
 	}
 	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
 	log.Info("catching up state from the events topic", "partitions", len(toRead), "offsets", total)
@@ -63,7 +66,7 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 	for len(toRead) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return failed, ctx.Err()
 		}
 		var ferr error
 		fetches.EachError(func(t string, part int32, err error) {
@@ -75,9 +78,8 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 		}
 		w := p.newWork()
 		var done []int32
-		var err error
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if _, reading := toRead[fp.Partition]; !reading || err != nil {
+			if _, reading := toRead[fp.Partition]; !reading {
 				return
 			}
 			for _, r := range fp.Records {
@@ -85,7 +87,13 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 					break
 				}
 				if !r.Attrs.IsControl() {
-					if err = p.applyEvent(w, r); err != nil {
+					if aerr := p.applyEvent(w, r); aerr != nil {
+						if failed == nil {
+							failed = map[int32]error{}
+						}
+						failed[fp.Partition] = aerr
+						done = append(done, fp.Partition)
+						log.Error("cannot apply an event; this partition stops here until it is fixed (see /v1/status)", "partition", fp.Partition, "offset", r.Offset, "err", aerr)
 						return
 					}
 					applied++
@@ -99,11 +107,8 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 				}
 			}
 		})
-		if err != nil {
-			return err
-		}
 		if err := w.commit(); err != nil {
-			return err
+			return failed, err
 		}
 		for _, part := range done {
 			delete(toRead, part)
@@ -114,7 +119,7 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) error {
 		}
 	}
 	log.Info("caught up", "events", applied, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return failed, nil
 }
 
 // stableEnd returns, per partition, an offset up to which every transaction
@@ -160,9 +165,13 @@ func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, parts []int
 // applyEvent applies one events-topic record to w.
 func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 	where := fmt.Sprintf("%s partition %d offset %d", r.Topic, r.Partition, r.Offset)
-	evs, _, err := p.cfg.Codec.DecodeEvents(r.Value)
+	evs, ver, err := p.cfg.Codec.DecodeEvents(r.Value)
 	if err != nil {
-		return fmt.Errorf("event at %s: %w; stopping rather than skipping it", where, err)
+		fp := ""
+		if ver != nil {
+			fp = fmt.Sprintf(" (written with %s, fingerprint %016x)", ver.File, ver.Fingerprint)
+		}
+		return fmt.Errorf("event at %s%s: %w; stopping rather than skipping it", where, fp, err)
 	}
 	vs, _ := header(r, kafka.HeaderVersion)
 	version, err := strconv.ParseUint(vs, 10, 64)

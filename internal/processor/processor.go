@@ -126,7 +126,37 @@ type Processor struct {
 	mu         sync.Mutex
 	pending    map[int32]bool // assigned and not yet caught up
 	owned      map[int32]bool
+	failed     map[int32]string // assigned, and stopped by an event it cannot apply
 	cancelPoll context.CancelFunc
+}
+
+// Status is what a processor is doing, for /v1/status.
+type Status struct {
+	Aggregate string `json:"aggregate"`
+	// Owned are the commands partitions this node processes.
+	Owned []int32 `json:"owned"`
+	// Failed are owned partitions stopped at an event this build cannot
+	// apply, with the reason (topic, partition, offset, fingerprint). Their
+	// commands wait; the other partitions go on.
+	Failed map[int32]string `json:"failed,omitempty"`
+}
+
+// Status returns the processor's status.
+func (p *Processor) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := Status{Aggregate: p.agg, Owned: []int32{}}
+	for part := range p.owned {
+		st.Owned = append(st.Owned, part)
+	}
+	sort.Slice(st.Owned, func(i, j int) bool { return st.Owned[i] < st.Owned[j] })
+	if len(p.failed) > 0 {
+		st.Failed = map[int32]string{}
+		for part, why := range p.failed {
+			st.Failed[part] = why
+		}
+	}
+	return st
 }
 
 // New returns a processor; Run starts it.
@@ -142,6 +172,7 @@ func New(cfg Config) *Processor {
 		dlq:      cfg.Names.DLQ(agg),
 		pending:  map[int32]bool{},
 		owned:    map[int32]bool{},
+		failed:   map[int32]string{},
 	}
 }
 
@@ -150,7 +181,7 @@ func New(cfg Config) *Processor {
 func (p *Processor) Owns(partition int32) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.owned[partition] && !p.pending[partition]
+	return p.owned[partition] && !p.pending[partition] && p.failed[partition] == ""
 }
 
 // Run processes commands until ctx ends. It returns nil on a clean stop and
@@ -202,7 +233,8 @@ func (p *Processor) Run(ctx context.Context) error {
 				log.Warn("fetch error", "topic", t, "partition", part, "err", err)
 			}
 		})
-		if err := p.catchUpPending(ctx); err != nil {
+		newlyFailed, err := p.catchUpPending(ctx, sess)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -212,10 +244,37 @@ func (p *Processor) Run(ctx context.Context) error {
 		if len(recs) == 0 {
 			continue
 		}
+		if newlyFailed || p.anyFailed(recs) {
+			// The batch may hold commands of a partition that just
+			// failed: rewind everything to the committed offsets (an
+			// empty transaction, aborted) and poll again without it.
+			if err := sess.Begin(); err != nil {
+				return fmt.Errorf("processor %s: begin transaction: %w", p.agg, err)
+			}
+			if _, err := sess.End(ctx, kgo.TryAbort); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("processor %s: rewind: %w", p.agg, err)
+			}
+			continue
+		}
 		if err := p.transact(ctx, sess, recs, log); err != nil {
 			return err
 		}
 	}
+}
+
+// anyFailed reports whether recs hold a command of a failed partition.
+func (p *Processor) anyFailed(recs []*kgo.Record) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.failed) == 0 {
+		return false
+	}
+	for _, r := range recs {
+		if p.failed[r.Partition] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -224,6 +283,7 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]
 	for _, part := range m[p.commands] {
 		p.owned[part] = true
 		p.pending[part] = true
+		delete(p.failed, part) // a new assignment tries again
 	}
 	if p.cancelPoll != nil {
 		p.cancelPoll()
@@ -236,11 +296,14 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]i
 	for _, part := range m[p.commands] {
 		delete(p.owned, part)
 		delete(p.pending, part)
+		delete(p.failed, part)
 	}
 }
 
 // catchUpPending catches up every partition assigned since the last call.
-func (p *Processor) catchUpPending(ctx context.Context) error {
+// Partitions that cannot be caught up are paused and reported in Status;
+// newlyFailed says some were.
+func (p *Processor) catchUpPending(ctx context.Context, sess *kgo.GroupTransactSession) (newlyFailed bool, err error) {
 	p.mu.Lock()
 	var parts []int32
 	for part := range p.pending {
@@ -248,18 +311,40 @@ func (p *Processor) catchUpPending(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	if len(parts) == 0 {
-		return nil
+		return false, nil
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-	if err := p.catchUp(ctx, parts); err != nil {
-		return err
+	failed, err := p.catchUp(ctx, parts)
+	if err != nil {
+		return false, err
 	}
+	var pause []int32
 	p.mu.Lock()
 	for _, part := range parts {
+		if !p.pending[part] {
+			continue // revoked meanwhile
+		}
 		delete(p.pending, part)
+		if ferr := failed[part]; ferr != nil {
+			p.failed[part] = ferr.Error()
+			pause = append(pause, part)
+		}
 	}
 	p.mu.Unlock()
-	return nil
+	if len(pause) > 0 {
+		sess.Client().PauseFetchPartitions(map[string][]int32{p.commands: pause})
+	}
+	p.mu.Lock()
+	// Resume what a new assignment cleared of an earlier failure.
+	var resume []int32
+	for _, part := range parts {
+		if p.owned[part] && p.failed[part] == "" {
+			resume = append(resume, part)
+		}
+	}
+	p.mu.Unlock()
+	sess.Client().ResumeFetchPartitions(map[string][]int32{p.commands: resume})
+	return len(pause) > 0, nil
 }
 
 // transact runs steps 2 to 5 of the package doc for one batch.
