@@ -13,19 +13,7 @@ import (
 // and decode with their newest versions. It reports every problem at once.
 func (c *Catalog) Bind(typ aggregates.Type) error {
 	var problems []error
-	check := func(subject string, v any) {
-		if _, ok := c.subjects[subject]; !ok {
-			problems = append(problems, fmt.Errorf("aggregate %s: no schema for %s: add schemas/%s.v1.avsc", typ.Name(), subject, subject))
-			return
-		}
-		b, err := c.Encode(subject, v)
-		if err == nil {
-			_, err = c.DecodeSubject(subject, b, v)
-		}
-		if err != nil {
-			problems = append(problems, fmt.Errorf("aggregate %s: Go type %T does not match schema %s: %w", typ.Name(), v, subject, err))
-		}
-	}
+	check := func(subject string, v any) { c.checkSubject(typ, subject, v, &problems) }
 	for _, name := range typ.CommandTypes() {
 		v, _ := typ.NewCommand(name)
 		check(typ.Name()+"/"+name, v)
@@ -34,7 +22,8 @@ func (c *Catalog) Bind(typ aggregates.Type) error {
 		v, _ := typ.NewEvent(name)
 		check(typ.Name()+"/"+name, v)
 	}
-	check(typ.Name()+"/state", typ.NewStatePtr())
+	// The state is stored locally, always in single-object encoding.
+	c.Local().checkSubject(typ, typ.Name()+"/state", typ.NewStatePtr(), &problems)
 	// Every old version must be readable: by resolution, or through an
 	// upcaster.
 	for _, s := range c.Subjects() {
@@ -70,5 +59,19 @@ func UpcastedBy(types ...aggregates.Type) Exempt {
 			}
 		}
 		return false
+	}
+}
+
+func (c *Catalog) checkSubject(typ aggregates.Type, subject string, v any, problems *[]error) {
+	if _, ok := c.subjects[subject]; !ok {
+		*problems = append(*problems, fmt.Errorf("aggregate %s: no schema for %s: add schemas/%s.v1.avsc", typ.Name(), subject, subject))
+		return
+	}
+	b, err := c.Encode(subject, v)
+	if err == nil {
+		_, err = c.DecodeSubject(subject, b, v)
+	}
+	if err != nil {
+		*problems = append(*problems, fmt.Errorf("aggregate %s: Go type %T does not match schema %s: %w", typ.Name(), v, subject, err))
 	}
 }

@@ -45,6 +45,7 @@ type Version struct {
 	Subject     *Subject
 	N           int    // 1, 2, …
 	File        string // path inside the catalog's file system
+	Text        string // the file's text, as written (docs, defaults, aliases)
 	Schema      avro.Schema
 	Fingerprint uint64 // CRC-64-AVRO of the Parsing Canonical Form
 
@@ -76,6 +77,9 @@ type Catalog struct {
 	api         avro.API
 	defaultMode Mode
 	modes       map[string]Mode
+
+	registry      *Registry // nil: single-object encoding only
+	writeRegistry bool
 }
 
 // Limits on decoding outside bytes, so a hostile length prefix cannot make a
@@ -165,7 +169,7 @@ func Load(fsys fs.FS) (*Catalog, error) {
 			s = &Subject{Dir: dir, Name: m[1]}
 			c.subjects[key] = s
 		}
-		v := &Version{Subject: s, N: n, File: f, Schema: sch, Fingerprint: binary.LittleEndian.Uint64(fp)}
+		v := &Version{Subject: s, N: n, File: f, Text: string(data), Schema: sch, Fingerprint: binary.LittleEndian.Uint64(fp)}
 		s.Versions = append(s.Versions, v)
 	}
 	for _, key := range sortedSubjects(c.subjects) {
@@ -266,15 +270,34 @@ func (c *Catalog) EncodeVersion(ver *Version, v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", ver.File, err)
 	}
-	out := make([]byte, 10, 10+len(body))
-	out[0], out[1] = soe.Magic[0], soe.Magic[1]
-	binary.LittleEndian.PutUint64(out[2:], ver.Fingerprint)
+	out, err := c.frame(ver, len(body))
+	if err != nil {
+		return nil, err
+	}
 	return append(out, body...), nil
 }
 
-// Parse reads the single-object header of data and returns the version that
-// wrote it and the Avro body.
+// EncodeBody writes v with version ver as a bare Avro body, without any
+// header.
+func (c *Catalog) EncodeBody(ver *Version, v any) ([]byte, error) {
+	b, err := c.api.Marshal(ver.Schema, v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ver.File, err)
+	}
+	return b, nil
+}
+
+// Parse reads the single-object header of data (or, with a registry, the
+// registry's wire-format header) and returns the version that wrote it and
+// the Avro body.
 func (c *Catalog) Parse(data []byte) (*Version, []byte, error) {
+	if c.registry != nil && len(data) >= 5 && data[0] == 0 {
+		ver, err := c.versionOfID(int(binary.BigEndian.Uint32(data[1:5])))
+		if err != nil {
+			return nil, nil, err
+		}
+		return ver, data[5:], nil
+	}
 	if len(data) < 10 || data[0] != soe.Magic[0] || data[1] != soe.Magic[1] {
 		n := min(len(data), 2)
 		return nil, nil, fmt.Errorf("%w: want magic c3 01, got % x (%d bytes)", ErrNotSingleObject, data[:n], len(data))

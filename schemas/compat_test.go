@@ -180,3 +180,32 @@ func TestModesFileErrors(t *testing.T) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
+
+func TestDiff(t *testing.T) {
+	got := Diff(avro.MustParse(paidV2), avro.MustParse(paidV3))
+	want := []string{
+		"~ cents: renamed from amount (aliases [amount])",
+		`~ currency: default "EUR" → none`,
+		// order: fields of the new version, then removals
+	}
+	if len(got) != len(want) {
+		t.Fatalf("diff = %q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("diff[%d] = %q, want %q", i, got[i], want[i])
+		}
+	}
+	got = Diff(avro.MustParse(paidV1), avro.MustParse(paidV2))
+	if len(got) != 1 || got[0] != `+ currency: string (default "EUR")` {
+		t.Fatalf("diff v1 v2 = %q", got)
+	}
+	got = Diff(avro.MustParse(paidV2), avro.MustParse(paidV1))
+	if len(got) != 1 || got[0] != `- currency: string (default "EUR")` {
+		t.Fatalf("diff v2 v1 = %q", got)
+	}
+	got = Diff(avro.MustParse(rec(`{"name":"a","type":"int"}`)), avro.MustParse(rec(`{"name":"a","type":"long"}`)))
+	if len(got) != 1 || got[0] != "~ a: type int → long" {
+		t.Fatalf("diff type = %q", got)
+	}
+}

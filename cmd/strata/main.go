@@ -38,6 +38,7 @@ func commands() []command {
 		{"get", "AGGREGATE ID [--version N | --as-of RFC3339]", "print an aggregate's state", runGet},
 		{"events", "AGGREGATE ID [--from N]", "print an aggregate's history", runEvents},
 		{"view", "VIEW KEY [--position TOKEN]", "print a row of a view", runView},
+		{"schema", "check|list|diff|register [flags]", "the schema catalog: the compatibility gate, versions, diffs, registry", runSchema},
 		{"status", "[--http URL]", "print the processors' and projections' status (partitions owned, stopped, why)", runStatus},
 		{"health", "[--http URL]", "exit 0 when a running Strata answers /healthz (container healthchecks)", runHealth},
 	}

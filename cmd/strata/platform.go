@@ -14,9 +14,12 @@ import (
 	"github.com/strata-es/strata/internal/config"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/node"
+	"github.com/strata-es/strata/internal/registry"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
+	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // The domains and views this binary runs.
@@ -46,6 +49,28 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.IntVar(&n.c.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (-1: broker default)")
 	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json")
+	fs.StringVar(&n.c.SchemaRegistry.URL, "schema-registry", "", "URL of a Confluent-compatible schema registry to register the schemas in")
+	fs.StringVar(&n.c.SchemaRegistry.WireFormat, "wire-format", d.SchemaRegistry.WireFormat, "format of the events written: single-object (Avro's own) or confluent (needs --schema-registry)")
+}
+
+// withRegistry registers the catalog's schemas in the configured registry
+// and returns the node configuration using it.
+func withRegistry(ctx context.Context, c config.Config, cfg node.Config, stdout io.Writer) (node.Config, error) {
+	if c.SchemaRegistry.URL == "" {
+		return cfg, nil
+	}
+	cl, err := sr.NewClient(sr.URLs(c.SchemaRegistry.URL))
+	if err != nil {
+		return cfg, fmt.Errorf("schema registry: %w", err)
+	}
+	cat := schemas.Default()
+	reg, regs, err := registry.Register(ctx, cl, cat, schemas.UpcastedBy(builtinTypes...))
+	if err != nil {
+		return cfg, fmt.Errorf("schema registry %s: %w", c.SchemaRegistry.URL, err)
+	}
+	cfg.Catalog = cat.WithRegistry(reg, c.SchemaRegistry.WireFormat == "confluent")
+	fmt.Fprintf(stdout, "strata: %d schema versions registered in %s; writing %s\n", len(regs), c.SchemaRegistry.URL, c.SchemaRegistry.WireFormat)
+	return cfg, nil
 }
 
 // registerKafka adds the flags that connect to a cluster (serve).
@@ -135,6 +160,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(fs, stderr, "%v", err)
 	}
+	if cfg, err = withRegistry(ctx, c, cfg, stdout); err != nil {
+		fmt.Fprintf(stderr, "strata dev: %v\n", err)
+		return exitFailure
+	}
 	cluster, addr, err := devbroker.Start(devbroker.Options{DataDir: filepath.Join(c.Data, "kafka"), Port: *kafkaPort})
 	if err != nil {
 		fmt.Fprintf(stderr, "strata dev: %v\n", err)
@@ -175,6 +204,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	opts, err := c.KafkaOpts()
 	if err != nil {
+		fmt.Fprintf(stderr, "strata serve: %v\n", err)
+		return exitFailure
+	}
+	if cfg, err = withRegistry(ctx, c, cfg, stdout); err != nil {
 		fmt.Fprintf(stderr, "strata serve: %v\n", err)
 		return exitFailure
 	}

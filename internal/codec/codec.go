@@ -139,11 +139,11 @@ func (c Codec) upcast(event string, from int, data map[string]any, depth int) ([
 			continue
 		}
 		ver := s.Versions[o.Version-1]
-		b, err := c.Catalog.EncodeVersion(ver, o.Data)
+		b, err := c.Catalog.EncodeBody(ver, o.Data)
 		if err != nil {
 			return nil, fmt.Errorf("upcast %s v%d: its %s does not fit %s: %w", event, from, o.Type, ver.File, err)
 		}
-		ev, err := c.decodeAs(ver, b[10:])
+		ev, err := c.decodeAs(ver, b)
 		if err != nil {
 			return nil, fmt.Errorf("upcast %s v%d: %w", event, from, err)
 		}
@@ -154,7 +154,7 @@ func (c Codec) upcast(event string, from int, data map[string]any, depth int) ([
 
 // EncodeState encodes a state value with the newest state schema.
 func (c Codec) EncodeState(state any) ([]byte, error) {
-	return c.Catalog.Encode(c.Type.Name()+"/state", state)
+	return c.Catalog.Local().Encode(c.Type.Name()+"/state", state)
 }
 
 // DecodeState decodes a stored state; nil data is the initial state.

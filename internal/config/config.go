@@ -40,6 +40,20 @@ type Config struct {
 	Log  Log    `yaml:"log"`
 	TLS  TLS    `yaml:"tls"`
 	SASL SASL   `yaml:"sasl"`
+	// SchemaRegistry optionally registers the schemas in a
+	// Confluent-compatible registry.
+	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
+}
+
+// SchemaRegistry configures a Confluent-compatible schema registry.
+type SchemaRegistry struct {
+	// URL of the registry; empty: none.
+	URL string `yaml:"url"`
+	// WireFormat of the events Strata writes: "single-object" (default,
+	// Avro's own, needs no registry to read) or "confluent" (0x00, the
+	// registry's schema ID, the body: for consumers using Confluent's
+	// deserializers). Strata reads both either way.
+	WireFormat string `yaml:"wire_format"`
 }
 
 // Log configures logging.
@@ -84,6 +98,7 @@ func Defaults() Config {
 		Data:              "strata-data",
 		HTTP:              "127.0.0.1:8080",
 		Log:               Log{Level: "info", Format: "text"},
+		SchemaRegistry:    SchemaRegistry{WireFormat: "single-object"},
 	}
 }
 
@@ -134,6 +149,18 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format (--log-format): %q, want text or json", c.Log.Format)
+	}
+	switch c.SchemaRegistry.WireFormat {
+	case "single-object":
+	case "confluent":
+		if c.SchemaRegistry.URL == "" {
+			bad("schema_registry.wire_format (--wire-format) confluent needs schema_registry.url (--schema-registry)")
+		}
+	default:
+		bad("schema_registry.wire_format (--wire-format): %q, want single-object or confluent", c.SchemaRegistry.WireFormat)
+	}
+	if u := c.SchemaRegistry.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		bad("schema_registry.url (--schema-registry): %q, want an http:// or https:// URL", u)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: cert_file and key_file (--tls-cert, --tls-key) go together")

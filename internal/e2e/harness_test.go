@@ -25,6 +25,7 @@ import (
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
+	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -111,6 +112,7 @@ type nodeOpts struct {
 	ns             string
 	dataDir        string
 	commandTimeout time.Duration
+	catalog        *schemas.Catalog // nil: the built-in one
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -136,6 +138,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			Log:            testLogger(),
 			Faults:         faults,
 			CommandTimeout: o.commandTimeout,
+			Catalog:        o.catalog,
 		})
 	}()
 	select {

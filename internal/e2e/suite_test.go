@@ -29,6 +29,7 @@ var suite = []struct {
 	{"SnapshotTopicIsCompacted", testSnapshotTopicIsCompacted},
 	{"OldEventsReplayIntoNewCode", testOldEventsReplayIntoNewCode},
 	{"UnreadableEventStopsOnlyItsPartition", testUnreadableEventStopsOnlyItsPartition},
+	{"ConfluentWireFormat", testConfluentWireFormat},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the
