@@ -6,7 +6,7 @@ KAFKA_NODES ?= 1
 # Where `make kafka-up` writes the bootstrap address of the local cluster.
 KAFKA_STATE ?= $(or $(STRATA_KAFKA_STATE),/tmp/strata-kafka)
 
-.PHONY: all build run test test-short vet fmt-check test-kafka up down clean
+.PHONY: all build run test test-short vet fmt-check schema-check fuzz test-kafka up down clean
 
 all: build
 
@@ -17,10 +17,23 @@ build:
 run: build
 	./$(BIN) dev $(ARGS)
 
-## test: formatting, vet, and the whole suite with the race detector on the
-## embedded broker
-test: fmt-check vet
+## test: formatting, vet, the schema gate, and the whole suite with the race
+## detector on the embedded broker
+test: fmt-check vet schema-check
 	$(GO) test -race -count=1 ./...
+
+## schema-check: every schema version satisfies its compatibility mode
+schema-check:
+	$(GO) run ./cmd/strata schema check --dir schemas
+
+## fuzz: each fuzz target for FUZZTIME (default 10s); crashers land in
+## testdata/fuzz and become regression tests
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for t in ./schemas:FuzzDecode ./internal/codec:FuzzDecodeEvents ./internal/position:FuzzParse ./internal/store:FuzzEventDecode; do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+	done
 
 ## test-short: the suite without the race detector (quicker while editing)
 test-short:

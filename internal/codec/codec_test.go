@@ -111,3 +111,39 @@ func TestUpcastersSplitDropAndChain(t *testing.T) {
 		t.Fatalf("DecodeEvent of a dropped event: %v", err)
 	}
 }
+
+// FuzzDecodeEvents feeds outside bytes to the event decoder: single-object
+// encoding with every known fingerprint, the registry's wire format, and
+// the upcaster path. It must return an error, never panic or hang.
+func FuzzDecodeEvents(f *testing.F) {
+	cat := schemas.Default()
+	reg := schemas.NewRegistry(nil)
+	for _, s := range cat.Subjects() {
+		for _, v := range s.Versions {
+			reg.Add(int(v.Fingerprint%1000), v)
+			b, err := cat.EncodeVersion(v, map[string]any{"owner": "ada", "holder": "h", "initial_balance": int64(1), "currency": "EUR",
+				"amount": int64(2), "open": true, "balance": int64(3)})
+			if err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	wd, _ := cat.EncodeVersion(mustSubject(cat, "account/MoneyWithdrawn").Versions[0], map[string]any{"amount": 1.5})
+	f.Add(wd)
+	f.Add([]byte{0, 0, 0, 0, 1, 2})
+	c := Codec{Type: account.Type, Catalog: cat.WithRegistry(reg, false)}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		evs, _, err := c.DecodeEvents(data)
+		if err == nil && len(evs) == 0 {
+			t.Fatal("no error and no event")
+		}
+	})
+}
+
+func mustSubject(cat *schemas.Catalog, name string) *schemas.Subject {
+	s, ok := cat.Subject(name)
+	if !ok {
+		panic(name)
+	}
+	return s
+}
