@@ -113,6 +113,7 @@ type nodeOpts struct {
 	dataDir        string
 	commandTimeout time.Duration
 	catalog        *schemas.Catalog // nil: the built-in one
+	snapshotEvery  int
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -139,6 +140,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			Faults:         faults,
 			CommandTimeout: o.commandTimeout,
 			Catalog:        o.catalog,
+			SnapshotEvery:  o.snapshotEvery,
 		})
 	}()
 	select {

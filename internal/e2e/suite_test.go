@@ -30,6 +30,7 @@ var suite = []struct {
 	{"OldEventsReplayIntoNewCode", testOldEventsReplayIntoNewCode},
 	{"UnreadableEventStopsOnlyItsPartition", testUnreadableEventStopsOnlyItsPartition},
 	{"ConfluentWireFormat", testConfluentWireFormat},
+	{"SnapshotsAndRestore", testSnapshotsAndRestore},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

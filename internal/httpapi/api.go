@@ -272,16 +272,51 @@ func (a *api) timeTravel(w http.ResponseWriter, r *http.Request, c codec.Codec, 
 		}
 		asOf = t
 	}
+	agg := c.Type.Name()
+	target := maxVersion
+	if !asOf.IsZero() {
+		// The version at that time: the last event at or before it.
+		target = 0
+		err := a.DB.Events(agg, id, 1, func(e *store.Event) bool {
+			if time.UnixMilli(e.Timestamp).After(asOf) || e.Version > maxVersion {
+				return false
+			}
+			target = e.Version
+			return true
+		})
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		if target == 0 {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q did not exist at %s", agg, id, asOf.Format(time.RFC3339)))
+			return
+		}
+	}
+	// Start from the newest snapshot at or before the target, then replay
+	// the events after it: at most SnapshotEvery-1 of them.
 	state := c.Type.NewState()
-	view := AggregateView{Aggregate: c.Type.Name(), ID: id}
+	view := AggregateView{Aggregate: agg, ID: id}
+	snapV, snap, ok, err := a.DB.LatestSnapshot(agg, id, target)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if ok {
+		if state, err = c.DecodeState(snap); err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("snapshot %d of %s %s: %v", snapV, agg, id, err))
+			return
+		}
+		view.Version = snapV
+	}
 	var derr error
-	err := a.DB.Events(c.Type.Name(), id, 1, func(e *store.Event) bool {
-		if e.Version > maxVersion || !asOf.IsZero() && time.UnixMilli(e.Timestamp).After(asOf) {
+	err = a.DB.Events(agg, id, snapV+1, func(e *store.Event) bool {
+		if e.Version > target {
 			return false
 		}
 		evs, _, err := c.DecodeEvents(e.Payload)
 		if err != nil {
-			derr = fmt.Errorf("event %d of %s %s: %w", e.Version, c.Type.Name(), id, err)
+			derr = fmt.Errorf("event %d of %s %s: %w", e.Version, agg, id, err)
 			return false
 		}
 		for _, ev := range evs {
@@ -295,11 +330,11 @@ func (a *api) timeTravel(w http.ResponseWriter, r *http.Request, c codec.Codec, 
 		return
 	}
 	if view.Version == 0 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q did not exist at that point", c.Type.Name(), id))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q did not exist at that point", agg, id))
 		return
 	}
 	if maxVersion != ^uint64(0) && view.Version < maxVersion {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q has no version %d (latest %d)", c.Type.Name(), id, maxVersion, view.Version))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q has no version %d (latest %d)", agg, id, maxVersion, view.Version))
 		return
 	}
 	view.State = state

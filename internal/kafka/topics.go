@@ -26,6 +26,7 @@ const (
 	HeaderDLQReason       = "strata-dlq-reason"
 	HeaderDLQSource       = "strata-dlq-source"
 	HeaderForwardedFrom   = "strata-forwarded-from"
+	HeaderEventsOffset    = "strata-events-offset"
 
 	ContentTypeJSON = "application/json"
 	ContentTypeAvro = "application/vnd.apache.avro+binary" // single-object encoding

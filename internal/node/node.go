@@ -56,6 +56,9 @@ type Config struct {
 
 	// OnReady, if set, is called once the API serves, with its URL.
 	OnReady func(url string)
+	// SnapshotEvery is the processor's snapshot interval, in events of an
+	// aggregate (see processor.Config). Default 100.
+	SnapshotEvery int
 	// CommandTimeout bounds how long an HTTP command waits for its
 	// result before answering 504. Default 10s.
 	CommandTimeout time.Duration
@@ -177,7 +180,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, t := range cfg.Types {
 		procs[t.Name()] = processor.New(processor.Config{
 			Codec: codecs[t.Name()], DB: db, Names: names, Partitions: cfg.Partitions,
-			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults,
+			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults, SnapshotEvery: cfg.SnapshotEvery,
 		})
 	}
 	runners := map[string]*projections.Runner{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -29,6 +30,22 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 			return nil, err
 		}
 		from[part] = off
+	}
+	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
+	var cold []int32
+	for _, part := range parts {
+		if from[part] == 0 {
+			cold = append(cold, part)
+		}
+	}
+	if len(cold) > 0 {
+		n, err := p.restoreSnapshots(ctx, p.cfg.Opts, cold, log)
+		if err != nil {
+			return nil, fmt.Errorf("restore snapshots: %w", err)
+		}
+		if n > 0 {
+			log.Info("restored snapshots", "aggregates", n, "partitions", len(cold), "took", time.Since(start).Round(time.Millisecond))
+		}
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), p.cfg.Opts...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -58,7 +75,6 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 	if len(toRead) == 0 {
 		return nil, nil
 	}
-	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
 	log.Info("catching up state from the events topic", "partitions", len(toRead), "offsets", total)
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{p.events: toRead})
 	var applied int64
@@ -114,7 +130,11 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 			delete(toRead, part)
 		}
 		if time.Since(lastReport) > 2*time.Second {
-			log.Info("catching up", "applied", applied, "of", total)
+			read := int64(0)
+			for part, next := range w.checkpoints {
+				read += next - from[part]
+			}
+			log.Info("catching up", "events", applied, "of_offsets", total, "elapsed", time.Since(start).Round(time.Second))
 			lastReport = time.Now()
 		}
 	}
@@ -162,34 +182,20 @@ func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, parts []int
 	}
 }
 
-// applyEvent applies one events-topic record to w.
+// applyEvent applies one events-topic record to w. An event at or below
+// the aggregate's version is covered by a snapshot restored before: it is
+// only indexed (history, deduplication), without being decoded.
 func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 	where := fmt.Sprintf("%s partition %d offset %d", r.Topic, r.Partition, r.Offset)
-	evs, ver, err := p.cfg.Codec.DecodeEvents(r.Value)
-	if err != nil {
-		fp := ""
-		if ver != nil {
-			fp = fmt.Sprintf(" (written with %s, fingerprint %016x)", ver.File, ver.Fingerprint)
-		}
-		return fmt.Errorf("event at %s%s: %w; stopping rather than skipping it", where, fp, err)
-	}
 	vs, _ := header(r, kafka.HeaderVersion)
 	version, err := strconv.ParseUint(vs, 10, 64)
-	if err != nil {
-		return fmt.Errorf("event at %s: bad version header %q", where, vs)
+	if err != nil || version == 0 {
+		return fmt.Errorf("event at %s: bad %s header %q", where, kafka.HeaderVersion, vs)
 	}
 	id := string(r.Key)
 	a, err := w.load(id)
 	if err != nil {
 		return err
-	}
-	switch {
-	case version <= a.version:
-		// Already in Pebble (the checkpoint lags the state only if a
-		// previous catch-up was cut short); nothing to do.
-		return nil
-	case version != a.version+1:
-		return fmt.Errorf("event at %s: %s %s version %d follows version %d: the events topic has a gap", where, p.agg, id, version, a.version)
 	}
 	commandID, _ := header(r, kafka.HeaderCommandID)
 	out := &eventOut{entry: store.Event{
@@ -201,14 +207,39 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		CommandID: commandID,
 		Payload:   r.Value,
 	}}
-	w.apply(a, evs, out)
+	var res *Result
 	if commandID != "" {
 		// Rebuild the deduplication entry from the events themselves.
-		res := w.results[commandID]
-		if res == nil {
+		if res = w.results[commandID]; res == nil {
 			res = &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Status: StatusAccepted, Timestamp: out.entry.Timestamp}
 			w.results[commandID] = res
 		}
+		res.Version = version
+		// A command's events share one partition; the last one's offset
+		// covers them all.
+		res.Position = position.Position{p.tp(r.Partition): r.Offset}.Token()
+	}
+	switch {
+	case version <= a.version:
+		out.indexOnly = true
+		out.agg = a
+		w.events = append(w.events, out)
+		return nil
+	case version != a.version+1:
+		return fmt.Errorf("event at %s: %s %s version %d follows version %d: the events topic has a gap", where, p.agg, id, version, a.version)
+	}
+	evs, ver, err := p.cfg.Codec.DecodeEvents(r.Value)
+	if err != nil {
+		fp := ""
+		if ver != nil {
+			fp = fmt.Sprintf(" (written with %s, fingerprint %016x)", ver.File, ver.Fingerprint)
+		}
+		return fmt.Errorf("event at %s%s: %w; stopping rather than skipping it", where, fp, err)
+	}
+	prev := a.version
+	w.apply(a, evs, out)
+	p.snapshotDue(w, a, prev)
+	if res != nil {
 		for _, ev := range evs {
 			data, err := json.Marshal(ev)
 			if err != nil {
@@ -216,12 +247,109 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 			}
 			res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: version, Data: data})
 		}
-		res.Version = version
-		// A command's events share one partition; the last one's offset
-		// covers them all.
-		res.Position = position.Position{p.tp(r.Partition): r.Offset}.Token()
 	}
 	return nil
+}
+
+// restoreSnapshots loads the latest snapshot of every aggregate of the
+// given partitions from the snapshots topic into w: the state, version and
+// events offset. The events read after it then only fill in the event index
+// up to each snapshot, and apply what follows.
+func (p *Processor) restoreSnapshots(ctx context.Context, opts []kgo.Opt, parts []int32, log *slog.Logger) (int, error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	end, err := kafka.ListOffsets(ctx, adm.ListCommittedOffsets, p.cfg.Partitions, p.snapshots)
+	if err != nil {
+		return 0, fmt.Errorf("list offsets of %s: %w", p.snapshots, err)
+	}
+	start, err := kafka.ListOffsets(ctx, adm.ListStartOffsets, p.cfg.Partitions, p.snapshots)
+	if err != nil {
+		return 0, fmt.Errorf("list offsets of %s: %w", p.snapshots, err)
+	}
+	toRead := map[int32]kgo.Offset{}
+	stop := map[int32]int64{}
+	for _, part := range parts {
+		e, _ := end.Lookup(p.snapshots, part)
+		s, _ := start.Lookup(p.snapshots, part)
+		if e.Offset > s.Offset {
+			toRead[part] = kgo.NewOffset().At(s.Offset)
+			stop[part] = e.Offset
+		}
+	}
+	if len(toRead) == 0 {
+		return 0, nil
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{p.snapshots: toRead})
+	latest := map[string]*kgo.Record{}
+	for len(toRead) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		var ferr error
+		fetches.EachError(func(t string, part int32, err error) { ferr = err })
+		if ferr != nil {
+			log.Warn("fetch error reading snapshots; retrying", "err", ferr)
+			continue
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= stop[r.Partition] {
+				return
+			}
+			if r.Offset+1 >= stop[r.Partition] {
+				delete(toRead, r.Partition)
+			}
+			if r.Attrs.IsControl() || r.Value == nil {
+				return
+			}
+			if prev := latest[string(r.Key)]; prev == nil || snapVersion(r) > snapVersion(prev) {
+				latest[string(r.Key)] = r
+			}
+		})
+	}
+	b := p.cfg.DB.NewBatch()
+	for id, r := range latest {
+		where := fmt.Sprintf("snapshot at %s partition %d offset %d", r.Topic, r.Partition, r.Offset)
+		if _, err := p.cfg.Codec.DecodeState(r.Value); err != nil {
+			b.Close()
+			return 0, fmt.Errorf("%s: %w", where, err)
+		}
+		offset, err := strconv.ParseInt(headerOr(r, kafka.HeaderEventsOffset, ""), 10, 64)
+		if err != nil {
+			b.Close()
+			return 0, fmt.Errorf("%s: bad %s header", where, kafka.HeaderEventsOffset)
+		}
+		rec := store.Aggregate{Version: snapVersion(r), Partition: r.Partition, Offset: offset, Timestamp: r.Timestamp.UnixMilli(), State: r.Value}
+		if err := store.PutAggregate(b, p.agg, id, &rec); err != nil {
+			b.Close()
+			return 0, err
+		}
+		if err := store.PutSnapshot(b, p.agg, id, rec.Version, r.Value); err != nil {
+			b.Close()
+			return 0, err
+		}
+	}
+	if err := p.cfg.DB.Commit(b); err != nil {
+		return 0, err
+	}
+	return len(latest), nil
+}
+
+func snapVersion(r *kgo.Record) uint64 {
+	v, _ := strconv.ParseUint(headerOr(r, kafka.HeaderVersion, "0"), 10, 64)
+	return v
+}
+
+func headerOr(r *kgo.Record, key, def string) string {
+	if v, ok := header(r, key); ok {
+		return v
+	}
+	return def
 }
 
 // eventType is the type a stored event was written as: its header, which

@@ -108,6 +108,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		res.Status, res.Error = StatusRejected, err.Error()
 		return res, nil
 	}
+	prev := a.version
 	for _, ev := range events {
 		payload, err := p.cfg.Codec.EncodeEvent(ev)
 		if err != nil {
@@ -130,6 +131,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		w.apply(a, []aggregates.Event{ev}, out)
 		res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: out.entry.Version, Data: data})
 	}
+	p.snapshotDue(w, a, prev)
 	res.Status, res.Version = StatusAccepted, a.version
 	return res, nil
 }

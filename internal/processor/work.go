@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/kafka"
@@ -20,8 +21,9 @@ type work struct {
 	p           *Processor
 	aggs        map[string]*aggState
 	events      []*eventOut
-	results     map[string]*Result // by command ID
-	checkpoints map[int32]int64    // events partition -> next offset
+	results     map[string]*Result   // by command ID
+	checkpoints map[int32]int64      // events partition -> next offset
+	snapshots   map[string]*aggState // aggregates whose snapshot is due
 }
 
 type aggState struct {
@@ -39,6 +41,9 @@ type eventOut struct {
 	entry store.Event
 	rec   *kgo.Record // nil in catch-up, where the offset is known already
 	data  json.RawMessage
+	// indexOnly: an event a restored snapshot already covers; it goes to
+	// the event index and changes no state.
+	indexOnly bool
 }
 
 func (p *Processor) newWork() *work {
@@ -47,6 +52,7 @@ func (p *Processor) newWork() *work {
 		aggs:        map[string]*aggState{},
 		results:     map[string]*Result{},
 		checkpoints: map[int32]int64{},
+		snapshots:   map[string]*aggState{},
 	}
 }
 
@@ -112,7 +118,9 @@ func (w *work) commit() error {
 		if e.rec != nil {
 			e.entry.Offset = e.rec.Offset
 		}
-		e.agg.offset = e.entry.Offset
+		if !e.indexOnly {
+			e.agg.offset = e.entry.Offset
+		}
 		if next := e.entry.Offset + 1; next > w.checkpoints[e.entry.Partition] {
 			w.checkpoints[e.entry.Partition] = next
 		}
@@ -134,6 +142,12 @@ func (w *work) commit() error {
 		if err := store.PutAggregate(b, p.agg, a.id, &rec); err != nil {
 			b.Close()
 			return err
+		}
+		if w.snapshots[a.id] == a {
+			if err := store.PutSnapshot(b, p.agg, a.id, a.version, st); err != nil {
+				b.Close()
+				return err
+			}
 		}
 	}
 	for id, r := range w.results {
@@ -160,6 +174,35 @@ func (w *work) commit() error {
 		p.cfg.Applied.Advance(position.TP{Topic: p.events, Partition: part}, next)
 	}
 	return nil
+}
+
+// snapshotDue marks a's snapshot due when its version crossed a multiple
+// of SnapshotEvery since prev.
+func (p *Processor) snapshotDue(w *work, a *aggState, prev uint64) {
+	if n := uint64(p.cfg.SnapshotEvery); n > 0 && a.version/n > prev/n {
+		w.snapshots[a.id] = a
+	}
+}
+
+// snapshotRecord builds the snapshot record of a: its state in the state
+// schema, with the version and the events offset it reflects in headers.
+func (p *Processor) snapshotRecord(a *aggState, offset int64, now time.Time) (*kgo.Record, error) {
+	st, err := p.cfg.Codec.EncodeState(a.state)
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot of %s %s: %w", p.agg, a.id, err)
+	}
+	return &kgo.Record{
+		Topic:     p.snapshots,
+		Partition: a.partition,
+		Key:       []byte(a.id),
+		Value:     st,
+		Timestamp: now,
+		Headers: []kgo.RecordHeader{
+			{Key: kafka.HeaderVersion, Value: strconv.AppendUint(nil, a.version, 10)},
+			{Key: kafka.HeaderEventsOffset, Value: strconv.AppendInt(nil, offset, 10)},
+			{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeAvro)},
+		},
+	}, nil
 }
 
 // eventRecord builds the Kafka record of an event.

@@ -15,6 +15,7 @@ const (
 	kindEvent      = 'e'
 	kindResult     = 'r'
 	kindCheckpoint = 'k'
+	kindSnapshot   = 's'
 )
 
 // Aggregate is the stored state of one aggregate.
@@ -50,6 +51,29 @@ func EventPrefix(aggType, id string) []byte { return append(Key(kindEvent, aggTy
 // EventKey is the key of one event index entry.
 func EventKey(aggType, id string, version uint64) []byte {
 	return AppendUint64(EventPrefix(aggType, id), version)
+}
+
+// SnapshotPrefix is the prefix of an aggregate's stored snapshots.
+func SnapshotPrefix(aggType, id string) []byte { return append(Key(kindSnapshot, aggType, id), 0) }
+
+// PutSnapshot stores the state of an aggregate at a version, for time
+// travel and loading without replaying the whole history.
+func PutSnapshot(b *pebble.Batch, aggType, id string, version uint64, state []byte) error {
+	return b.Set(AppendUint64(SnapshotPrefix(aggType, id), version), state, nil)
+}
+
+// LatestSnapshot returns the newest stored snapshot of an aggregate at or
+// before version atMost: its version and state; ok is false when none is.
+func (d *DB) LatestSnapshot(aggType, id string, atMost uint64) (version uint64, state []byte, ok bool, err error) {
+	prefix := SnapshotPrefix(aggType, id)
+	upper := AppendUint64(prefix, atMost)
+	upper = append(upper, 0) // include atMost itself
+	err = d.ScanRangeReverse(prefix, upper, func(k, v []byte) bool {
+		version = binary.BigEndian.Uint64(k[len(prefix):])
+		state, ok = append([]byte(nil), v...), true
+		return false
+	})
+	return version, state, ok, err
 }
 
 // ResultKey is the key of a command's stored result.

@@ -101,7 +101,12 @@ func (d *DB) ScanRange(lower, upper []byte, fn func(key, val []byte) bool) error
 
 // ScanReverse is Scan from the last key with the prefix backwards.
 func (d *DB) ScanReverse(prefix []byte, fn func(key, val []byte) bool) error {
-	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	return d.ScanRangeReverse(prefix, prefixEnd(prefix), fn)
+}
+
+// ScanRangeReverse is ScanRange backwards.
+func (d *DB) ScanRangeReverse(lower, upper []byte, fn func(key, val []byte) bool) error {
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
 	}

@@ -111,3 +111,28 @@ func BenchmarkBatchWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "keys/s")
 }
+
+func TestLatestSnapshot(t *testing.T) {
+	db := openMem(t)
+	b := db.NewBatch()
+	for _, v := range []uint64{100, 200, 300} {
+		if err := PutSnapshot(b, "account", "a", v, []byte{byte(v / 100)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := PutSnapshot(b, "account", "a2", 50, []byte{9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		atMost, want uint64
+		ok           bool
+	}{{99, 0, false}, {100, 100, true}, {250, 200, true}, {300, 300, true}, {1 << 40, 300, true}} {
+		v, st, ok, err := db.LatestSnapshot("account", "a", tc.atMost)
+		if err != nil || ok != tc.ok || v != tc.want || ok && st[0] != byte(tc.want/100) {
+			t.Errorf("LatestSnapshot(%d) = %d %v %v %v, want %d %v", tc.atMost, v, st, ok, err, tc.want, tc.ok)
+		}
+	}
+}
