@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
+	"github.com/strata-es/strata/aggregates/order"
 	"github.com/strata-es/strata/internal/config"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/node"
@@ -24,7 +25,7 @@ import (
 
 // The domains and views this binary runs.
 var (
-	builtinTypes       = []aggregates.Type{account.Type}
+	builtinTypes       = []aggregates.Type{account.Type, order.Type}
 	builtinProjections = []projections.Projection{accounts.Projection}
 )
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
+	"github.com/strata-es/strata/aggregates/order"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/node"
 	"github.com/strata-es/strata/internal/processor"
@@ -133,7 +134,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			Partitions:     4,
 			DataDir:        o.dataDir,
 			HTTPAddr:       "127.0.0.1:0",
-			Types:          []aggregates.Type{account.Type},
+			Types:          []aggregates.Type{account.Type, order.Type},
 			Projections:    []projections.Projection{accounts.Projection},
 			OnReady:        func(url string) { ready <- url },
 			Log:            testLogger(),

@@ -46,7 +46,8 @@ func testUnreadableEventStopsOnlyItsPartition(t *testing.T, b *broker) {
 	}
 	var st struct {
 		Processors []struct {
-			Failed map[string]string
+			Aggregate string
+			Failed    map[string]string
 		}
 		Projections []struct {
 			Failed map[string]string
@@ -55,7 +56,8 @@ func testUnreadableEventStopsOnlyItsPartition(t *testing.T, b *broker) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s.do(t, "GET", "/v1/status", "", &st)
-		if len(st.Processors) == 1 && len(st.Processors[0].Failed) == 1 && len(st.Projections) == 1 && len(st.Projections[0].Failed) == 1 {
+		if len(st.Processors) == 2 && st.Processors[0].Aggregate == "account" && len(st.Processors[0].Failed) == 1 && len(st.Processors[1].Failed) == 0 &&
+			len(st.Projections) == 1 && len(st.Projections[0].Failed) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {

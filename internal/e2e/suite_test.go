@@ -31,6 +31,7 @@ var suite = []struct {
 	{"UnreadableEventStopsOnlyItsPartition", testUnreadableEventStopsOnlyItsPartition},
 	{"ConfluentWireFormat", testConfluentWireFormat},
 	{"SnapshotsAndRestore", testSnapshotsAndRestore},
+	{"ScaleOutWithAStoppedInstance", testScaleOutWithAStoppedInstance},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

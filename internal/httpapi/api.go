@@ -36,11 +36,8 @@ type Config struct {
 	DB     *store.DB
 	// Applied tracks what the local aggregate state has applied.
 	Applied *position.Tracker
-	// Owns reports whether this node owns an aggregate's partition (its
-	// state is then current once Applied has caught up).
-	Owns  func(agg string, id string) bool
-	Views map[string]View
-	Log   *slog.Logger
+	Views   map[string]View
+	Log     *slog.Logger
 	// CommandTimeout bounds how long a POST waits for its result.
 	// Default 10s.
 	CommandTimeout time.Duration
@@ -182,14 +179,12 @@ func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 	switch res.Status {
 	case processor.StatusAccepted:
 		// Let a read of this node that follows see the command: wait,
-		// briefly, for the local state to apply it when this node owns
-		// the aggregate.
-		if a.Owns != nil && a.Owns(agg, id) {
-			if pos, err := position.Parse(res.Position); err == nil {
-				wctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-				a.Applied.Wait(wctx, pos)
-				cancel()
-			}
+		// briefly, for the local state (the owner's or the follower's)
+		// to apply it.
+		if pos, err := position.Parse(res.Position); err == nil {
+			wctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			a.Applied.Wait(wctx, pos)
+			cancel()
 		}
 		writeJSON(w, http.StatusOK, res)
 	case processor.StatusRejected:

@@ -200,10 +200,6 @@ func Run(ctx context.Context, cfg Config) error {
 	srv := &http.Server{
 		Handler: httpapi.Handler(httpapi.Config{
 			Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
-			Owns: func(agg, id string) bool {
-				p := procs[agg]
-				return p != nil && p.Owns(kafka.PartitionFor([]byte(id), cfg.Partitions))
-			},
 			Ready: func() (bool, map[string]string) {
 				ok, why := true, map[string]string{}
 				for name, r := range runners {

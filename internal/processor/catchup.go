@@ -39,7 +39,9 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 		}
 	}
 	if len(cold) > 0 {
+		p.stateMu.Lock()
 		n, err := p.restoreSnapshots(ctx, p.cfg.Opts, cold, log)
+		p.stateMu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("restore snapshots: %w", err)
 		}
@@ -123,7 +125,10 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 				}
 			}
 		})
-		if err := w.commit(); err != nil {
+		p.stateMu.Lock()
+		err := w.commit()
+		p.stateMu.Unlock()
+		if err != nil {
 			return failed, err
 		}
 		for _, part := range done {

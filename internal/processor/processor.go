@@ -138,6 +138,13 @@ type Processor struct {
 	owned      map[int32]bool
 	failed     map[int32]string // assigned, and stopped by an event it cannot apply
 	cancelPoll context.CancelFunc
+
+	// followFailed are partitions the follower stopped at an event it
+	// cannot apply.
+	followFailed map[int32]string
+	// stateMu orders the follower's writes and the processor's takeover
+	// of a partition (see follow).
+	stateMu sync.Mutex
 }
 
 // Status is what a processor is doing, for /v1/status.
@@ -160,8 +167,11 @@ func (p *Processor) Status() Status {
 		st.Owned = append(st.Owned, part)
 	}
 	sort.Slice(st.Owned, func(i, j int) bool { return st.Owned[i] < st.Owned[j] })
-	if len(p.failed) > 0 {
+	if len(p.failed)+len(p.followFailed) > 0 {
 		st.Failed = map[int32]string{}
+		for part, why := range p.followFailed {
+			st.Failed[part] = "following: " + why
+		}
 		for part, why := range p.failed {
 			st.Failed[part] = why
 		}
@@ -184,6 +194,8 @@ func New(cfg Config) *Processor {
 		pending:   map[int32]bool{},
 		owned:     map[int32]bool{},
 		failed:    map[int32]string{},
+
+		followFailed: map[int32]string{},
 	}
 }
 
@@ -221,6 +233,16 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("processor %s: %w", p.agg, err)
 	}
 	defer sess.Close()
+	// The follower runs beside the loop and stops with it.
+	fctx, stopFollower := context.WithCancel(ctx)
+	followed := make(chan error, 1)
+	go func() { followed <- p.follow(fctx) }()
+	defer func() {
+		stopFollower()
+		if err := <-followed; err != nil {
+			p.cfg.Log.Error("follower stopped", "aggregate", p.agg, "err", err)
+		}
+	}()
 	log := p.cfg.Log.With("aggregate", p.agg)
 	log.Info("command processor started", "topic", p.commands, "group", p.cfg.Names.ProcessorGroup(p.agg))
 	for {
@@ -295,6 +317,7 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]
 		p.owned[part] = true
 		p.pending[part] = true
 		delete(p.failed, part) // a new assignment tries again
+		delete(p.followFailed, part)
 	}
 	if p.cancelPoll != nil {
 		p.cancelPoll()
@@ -325,6 +348,11 @@ func (p *Processor) catchUpPending(ctx context.Context, sess *kgo.GroupTransactS
 		return false, nil
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	// A barrier: a follower batch that began before these partitions were
+	// assigned has finished, and later ones skip them (see follow).
+	p.stateMu.Lock()
+	//lint:ignore SA2001 an empty critical section is the point: a barrier
+	p.stateMu.Unlock()
 	failed, err := p.catchUp(ctx, parts)
 	if err != nil {
 		return false, err
@@ -445,7 +473,10 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	if err := p.fault(p.cfg.Faults.AfterCommit, len(recs)); err != nil {
 		return fmt.Errorf("processor %s: stopped after commit, before the state store: %w", p.agg, err)
 	}
-	if err := w.commit(); err != nil {
+	p.stateMu.Lock()
+	err = w.commit()
+	p.stateMu.Unlock()
+	if err != nil {
 		return err
 	}
 	log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(now))
