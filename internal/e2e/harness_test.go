@@ -27,6 +27,7 @@ import (
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
 	"github.com/strata-es/strata/schemas"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -39,6 +40,9 @@ type broker struct {
 	// compact runs the embedded broker's log cleaner now; nil when the
 	// broker is external (Kafka's cleaner runs by itself).
 	compact func()
+	// cluster is the embedded broker, for request-level fault injection;
+	// nil when the broker is external.
+	cluster *kfake.Cluster
 }
 
 // newBroker returns STRATA_TEST_BROKERS when set, else an embedded broker
@@ -53,7 +57,7 @@ func newBroker(t *testing.T) *broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &broker{addrs: []string{addr}, compact: func() { c.Compact() }}
+	b := &broker{addrs: []string{addr}, compact: func() { c.Compact() }, cluster: c}
 	port := c.ListenAddrs()[0][strings.LastIndexByte(addr, ':')+1:]
 	b.restart = func(t *testing.T) {
 		c.Close()
@@ -64,6 +68,7 @@ func newBroker(t *testing.T) *broker {
 			t.Fatal(err)
 		}
 		c = c2
+		b.cluster = c2
 	}
 	t.Cleanup(func() { c.Close() })
 	return b

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestBrokerRequestFaults makes the embedded broker fail the write path's
+// requests at its dangerous points, once each: the produce of the events,
+// the commit of the consumed offsets in the transaction, and the end of the
+// transaction. Each time the command is still applied exactly once.
+// (Request control is the embedded broker's: this test does not run
+// against other brokers.)
+func TestBrokerRequestFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  int16
+		// fault answers the request, or returns handled=false to let it
+		// through.
+		fault func(ns string, req kmsg.Request) (kmsg.Response, error, bool)
+	}{
+		{"transactional produce drops the connection", int16(kmsg.Produce), func(ns string, req kmsg.Request) (kmsg.Response, error, bool) {
+			// Produce v13 names topics by ID: match the transaction.
+			if id := req.(*kmsg.ProduceRequest).TransactionID; id != nil && strings.HasPrefix(*id, ns+".") {
+				return nil, errors.New("injected: connection dropped"), true
+			}
+			return nil, nil, false
+		}},
+		{"offset commit in the transaction: illegal generation", int16(kmsg.TxnOffsetCommit), func(ns string, req kmsg.Request) (kmsg.Response, error, bool) {
+			r := req.(*kmsg.TxnOffsetCommitRequest)
+			if !strings.HasPrefix(r.Group, ns+".") {
+				return nil, nil, false
+			}
+			resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+			for _, tp := range r.Topics {
+				rt := kmsg.NewTxnOffsetCommitResponseTopic()
+				rt.Topic = tp.Topic
+				for _, p := range tp.Partitions {
+					rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+					rp.Partition = p.Partition
+					rp.ErrorCode = kerr.IllegalGeneration.Code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp, nil, true
+		}},
+		{"end of the transaction: unknown server error", int16(kmsg.EndTxn), func(ns string, req kmsg.Request) (kmsg.Response, error, bool) {
+			r := req.(*kmsg.EndTxnRequest)
+			if !r.Commit || !strings.HasPrefix(r.TransactionalID, ns+".") {
+				return nil, nil, false
+			}
+			resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+			resp.ErrorCode = kerr.UnknownServerError.Code
+			return resp, nil, true
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBroker(t)
+			if b.cluster == nil {
+				t.Skip("request faults need the embedded broker")
+			}
+			ns := namespace()
+			names := kafka.Names{Namespace: ns}
+			s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir(), commandTimeout: 30 * time.Second})
+			s.send(t, "acc-f", "OpenAccount", `{"owner":"fay","initial_balance":10}`)
+			var hit atomic.Int32
+			b.cluster.ControlKey(tc.key, func(req kmsg.Request) (kmsg.Response, error, bool) {
+				if hit.Load() > 0 {
+					return nil, nil, false
+				}
+				resp, err, handled := tc.fault(ns, req)
+				if handled {
+					hit.Add(1)
+				} else {
+					b.cluster.KeepControl()
+				}
+				return resp, err, handled
+			})
+			code, res := s.send(t, "acc-f", "Deposit", `{"amount":5}`)
+			if hit.Load() != 1 {
+				t.Fatalf("the fault was injected %d times, want 1", hit.Load())
+			}
+			if code != 200 || num(res["version"]) != 2 {
+				t.Fatalf("deposit through the fault: %d %v", code, res)
+			}
+			events := readAll(t, b, names.Events("account"), kgo.ReadCommitted(), time.Second)
+			var got []string
+			for _, e := range events {
+				got = append(got, header(e, "strata-event-type")+"@"+header(e, "strata-aggregate-version"))
+			}
+			if strings.Join(got, " ") != "AccountOpened@1 MoneyDeposited@2" {
+				t.Fatalf("events = %v, want each exactly once", got)
+			}
+			var agg accountState
+			if code := s.do(t, "GET", "/v1/aggregates/account/acc-f?position="+res["position"].(string), "", &agg); code != 200 || agg.State.Balance != 15 {
+				t.Fatalf("state: %d %+v", code, agg)
+			}
+		})
+	}
+}
