@@ -7,7 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
@@ -15,6 +18,7 @@ import (
 	"github.com/strata-es/strata/internal/config"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/node"
+	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/registry"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
@@ -216,9 +220,47 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata serve: HTTP API at %s, brokers %s\n", url, strings.Join(c.Brokers, ","))
 	}
+	if cfg.Faults, err = crashFaults(os.Getenv("STRATA_CRASH_AT")); err != nil {
+		return usageError(fs, stderr, "%v", err)
+	}
 	if err := node.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "strata serve: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
+}
+
+// crashFaults reads STRATA_CRASH_AT=POINT:N, a testing aid: the process
+// kills itself with SIGKILL the Nth time the write path reaches POINT
+// (before-flush, before-commit, after-commit), so that tests crash it at
+// exactly the dangerous points. Never set it in production.
+func crashFaults(spec string) (processor.Faults, error) {
+	var f processor.Faults
+	if spec == "" {
+		return f, nil
+	}
+	point, nth, ok := strings.Cut(spec, ":")
+	n, err := strconv.Atoi(nth)
+	if !ok || err != nil || n < 1 {
+		return f, fmt.Errorf("STRATA_CRASH_AT=%q: want POINT:N, like after-commit:3", spec)
+	}
+	var calls atomic.Int64
+	hook := func(int) error {
+		if calls.Add(1) == int64(n) {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // SIGKILL is not handled; wait for it
+		}
+		return nil
+	}
+	switch point {
+	case "before-flush":
+		f.BeforeFlush = hook
+	case "before-commit":
+		f.BeforeCommit = hook
+	case "after-commit":
+		f.AfterCommit = hook
+	default:
+		return f, fmt.Errorf("STRATA_CRASH_AT=%q: point must be before-flush, before-commit or after-commit", spec)
+	}
+	return f, nil
 }

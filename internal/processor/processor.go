@@ -50,6 +50,7 @@ import (
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -76,6 +77,12 @@ type Config struct {
 	// travel and a restored aggregate's replay to 99 events. Negative
 	// disables snapshots.
 	SnapshotEvery int
+	// SessionTimeout is how long the group waits for a silent instance
+	// before moving its partitions. Default 10s: a dead instance's
+	// commands wait at most that long; a restarted one takes its
+	// partitions back at once (static membership) and a stopped one
+	// leaves explicitly.
+	SessionTimeout time.Duration
 	// TxnTimeout is the broker-side transaction timeout. Default 20s.
 	TxnTimeout time.Duration
 	// Now is the clock handed to Decide. Default time.Now.
@@ -113,6 +120,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 100
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.TxnTimeout <= 0 {
 		c.TxnTimeout = 20 * time.Second
@@ -224,6 +234,14 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.TransactionalID(p.cfg.Names.ProcessorGroup(p.agg)+"."+p.cfg.InstanceID),
 		kgo.TransactionTimeout(p.cfg.TxnTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		// Static membership: a process restarted on the same data
+		// directory (after a crash, an upgrade) takes its partitions back
+		// at once, without a rebalance and without waiting for the dead
+		// member's session to expire. A clean stop leaves explicitly
+		// (below) so the others take over at once; a dead instance's
+		// partitions move after SessionTimeout.
+		kgo.InstanceID(p.instanceMember()),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onRevoked),
@@ -232,7 +250,32 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("processor %s: %w", p.agg, err)
 	}
-	defer sess.Close()
+	defer func() {
+		sess.Close()
+		// A static member does not leave the group when it closes: say
+		// it is gone, so its partitions move now rather than after the
+		// session timeout.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if cl, err := kgo.NewClient(p.cfg.Opts...); err == nil {
+			_, _ = kadm.NewClient(cl).LeaveGroup(lctx, kadm.LeaveGroup(p.cfg.Names.ProcessorGroup(p.agg)).InstanceIDs(p.instanceMember()).Reason("strata stopping"))
+			cl.Close()
+		}
+	}()
+	log := p.cfg.Log.With("aggregate", p.agg)
+	// Initialize the transactional producer now, not at the first
+	// transaction: InitProducerID fences this data directory's previous
+	// incarnation and aborts its unfinished transaction, which would
+	// otherwise hold the events partitions' last stable offset (and so
+	// the catch-up below) until the transaction timeout.
+	for {
+		if _, _, err := sess.Client().ProducerID(ctx); err == nil || ctx.Err() != nil {
+			break
+		} else {
+			log.Warn("initializing the transactional producer; retrying", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
 	// The follower runs beside the loop and stops with it.
 	fctx, stopFollower := context.WithCancel(ctx)
 	followed := make(chan error, 1)
@@ -243,7 +286,6 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.cfg.Log.Error("follower stopped", "aggregate", p.agg, "err", err)
 		}
 	}()
-	log := p.cfg.Log.With("aggregate", p.agg)
 	log.Info("command processor started", "topic", p.commands, "group", p.cfg.Names.ProcessorGroup(p.agg))
 	for {
 		// A new assignment interrupts the poll, so that its partitions
@@ -520,6 +562,11 @@ func (p *Processor) produceSnapshots(w *work, now time.Time, produce func(*kgo.R
 		produce(r)
 	}
 	return nil
+}
+
+// instanceMember is the group.instance.id of this data directory.
+func (p *Processor) instanceMember() string {
+	return p.cfg.Names.ProcessorGroup(p.agg) + "." + p.cfg.InstanceID
 }
 
 func (p *Processor) fault(hook func(int) error, n int) error {
