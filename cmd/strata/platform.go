@@ -52,6 +52,8 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&n.c.Namespace, "namespace", d.Namespace, "topic namespace: topics are NAMESPACE.AGGREGATE.events etc.")
 	fs.IntVar(&n.c.Partitions, "partitions", d.Partitions, "partitions of the topics Strata creates (must match existing ones)")
 	fs.IntVar(&n.c.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (-1: broker default)")
+	fs.IntVar(&n.c.SnapshotEvery, "snapshot-every", d.SnapshotEvery, "write an aggregate's snapshot every N of its events")
+	fs.DurationVar(&n.c.DedupeWindow, "dedupe-window", d.DedupeWindow, "how long a command ID is remembered for resends")
 	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json")
 	fs.StringVar(&n.c.SchemaRegistry.URL, "schema-registry", "", "URL of a Confluent-compatible schema registry to register the schemas in")
@@ -125,7 +127,7 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 	}
 	return c, node.Config{
 		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
-		DataDir: c.Data, HTTPAddr: c.HTTP, Log: log,
+		DataDir: c.Data, HTTPAddr: c.HTTP, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
 		Types: builtinTypes, Projections: builtinProjections,
 	}, nil
 }

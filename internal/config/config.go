@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -32,6 +33,12 @@ type Config struct {
 	// ReplicationFactor of created topics. Default -1: the broker's
 	// default.replication.factor. Use 3 on a production cluster.
 	ReplicationFactor int `yaml:"replication_factor"`
+	// SnapshotEvery: an aggregate's snapshot is written each time its
+	// version reaches a multiple of this. Default 100 (1% more records;
+	// time travel and restores replay at most 99 events per aggregate).
+	SnapshotEvery int `yaml:"snapshot_every"`
+	// DedupeWindow: how long a command ID is remembered. Default 24h.
+	DedupeWindow time.Duration `yaml:"dedupe_window"`
 	// Data is the data directory (state store). Default "strata-data".
 	Data string `yaml:"data"`
 	// HTTP is the API's listen address. Default 127.0.0.1:8080: only
@@ -95,6 +102,8 @@ func Defaults() Config {
 		Namespace:         "strata",
 		Partitions:        12,
 		ReplicationFactor: -1,
+		SnapshotEvery:     100,
+		DedupeWindow:      24 * time.Hour,
 		Data:              "strata-data",
 		HTTP:              "127.0.0.1:8080",
 		Log:               Log{Level: "info", Format: "text"},
@@ -133,6 +142,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 || c.ReplicationFactor > 32767 {
 		bad("replication_factor (--replication-factor): %d, want -1 (broker default) or 1 to 32767", c.ReplicationFactor)
+	}
+	if c.SnapshotEvery < 1 {
+		bad("snapshot_every (--snapshot-every): %d, want 1 or more", c.SnapshotEvery)
+	}
+	if c.DedupeWindow < time.Second {
+		bad("dedupe_window (--dedupe-window): %s, want at least 1s (e.g. 24h)", c.DedupeWindow)
 	}
 	if c.Data == "" {
 		bad("data (--data): the data directory is required")

@@ -120,6 +120,7 @@ type nodeOpts struct {
 	commandTimeout time.Duration
 	catalog        *schemas.Catalog // nil: the built-in one
 	snapshotEvery  int
+	dedupeWindow   time.Duration
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -147,6 +148,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			CommandTimeout: o.commandTimeout,
 			Catalog:        o.catalog,
 			SnapshotEvery:  o.snapshotEvery,
+			DedupeWindow:   o.dedupeWindow,
 		})
 	}()
 	select {

@@ -17,6 +17,7 @@ var suite = []struct {
 }{
 	{"HTTPWalkthrough", testHTTPWalkthrough},
 	{"IdempotentCommandID", testIdempotentCommandID},
+	{"DedupeWindow", testDedupeWindow},
 	{"CommandOverKafka", testCommandOverKafka},
 	{"BadRecordsGoToTheDLQ", testBadRecordsGoToTheDLQ},
 	{"Restart", testRestart},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func num(v any) int64 {
@@ -125,5 +126,24 @@ func testIdempotentCommandID(t *testing.T, b *broker) {
 	}
 	if code := s.do(t, "POST", "/v1/commands/account/acc-i", `{"type":"Deposit","data":{"amount":5},"expected_version":2}`, &res); code != 200 || num(res["version"]) != 3 {
 		t.Fatalf("matching expected_version: %d %v", code, res)
+	}
+}
+
+// testDedupeWindow: a command ID is remembered for the dedupe window, and
+// only for it.
+func testDedupeWindow(t *testing.T, b *broker) {
+	s := startNode(t, b, nodeOpts{ns: namespace(), dataDir: t.TempDir(), dedupeWindow: time.Second})
+	s.send(t, "acc-dw", "OpenAccount", `{"owner":"dw","initial_balance":0}`)
+	body := `{"type":"Deposit","data":{"amount":1},"command_id":"once-a-second"}`
+	var res map[string]any
+	s.do(t, "POST", "/v1/commands/account/acc-dw", body, &res)
+	s.do(t, "POST", "/v1/commands/account/acc-dw", body, &res)
+	if num(res["version"]) != 2 {
+		t.Fatalf("resend within the window: %v, want the first result (version 2)", res)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	s.do(t, "POST", "/v1/commands/account/acc-dw", body, &res)
+	if res["status"] != "accepted" || num(res["version"]) != 3 {
+		t.Fatalf("resend after the window: %v, want a new command (version 3)", res)
 	}
 }

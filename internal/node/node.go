@@ -59,6 +59,9 @@ type Config struct {
 	// SnapshotEvery is the processor's snapshot interval, in events of an
 	// aggregate (see processor.Config). Default 100.
 	SnapshotEvery int
+	// DedupeWindow is how long command results are kept for resends of
+	// the same command ID (see processor.Config). Default 24h.
+	DedupeWindow time.Duration
 	// CommandTimeout bounds how long an HTTP command waits for its
 	// result before answering 504. Default 10s.
 	CommandTimeout time.Duration
@@ -180,7 +183,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, t := range cfg.Types {
 		procs[t.Name()] = processor.New(processor.Config{
 			Codec: codecs[t.Name()], DB: db, Names: names, Partitions: cfg.Partitions,
-			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults, SnapshotEvery: cfg.SnapshotEvery,
+			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults, SnapshotEvery: cfg.SnapshotEvery, DedupeWindow: cfg.DedupeWindow,
 		})
 	}
 	runners := map[string]*projections.Runner{}

@@ -213,7 +213,7 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		Payload:   r.Value,
 	}}
 	var res *Result
-	if commandID != "" {
+	if commandID != "" && r.Timestamp.After(p.cfg.Now().Add(-p.cfg.DedupeWindow)) {
 		// Rebuild the deduplication entry from the events themselves.
 		if res = w.results[commandID]; res == nil {
 			res = &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Status: StatusAccepted, Timestamp: out.entry.Timestamp}

@@ -77,6 +77,11 @@ type Config struct {
 	// travel and a restored aggregate's replay to 99 events. Negative
 	// disables snapshots.
 	SnapshotEvery int
+	// DedupeWindow is how long a command's result is kept to answer a
+	// resend of its command ID without applying it again. Default 24h
+	// (the results topic keeps results as long). Longer windows cost
+	// about 200 bytes of state store per command.
+	DedupeWindow time.Duration
 	// SessionTimeout is how long the group waits for a silent instance
 	// before moving its partitions. Default 10s: a dead instance's
 	// commands wait at most that long; a restarted one takes its
@@ -120,6 +125,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 100
+	}
+	if c.DedupeWindow <= 0 {
+		c.DedupeWindow = 24 * time.Hour
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second
@@ -276,12 +284,16 @@ func (p *Processor) Run(ctx context.Context) error {
 			sleep(ctx, time.Second)
 		}
 	}
-	// The follower runs beside the loop and stops with it.
+	// The follower and the expiry of old results run beside the loop
+	// and stop with it.
 	fctx, stopFollower := context.WithCancel(ctx)
 	followed := make(chan error, 1)
 	go func() { followed <- p.follow(fctx) }()
+	expired := make(chan struct{})
+	go func() { defer close(expired); p.expireResults(fctx, log) }()
 	defer func() {
 		stopFollower()
+		<-expired
 		if err := <-followed; err != nil {
 			p.cfg.Log.Error("follower stopped", "aggregate", p.agg, "err", err)
 		}
@@ -562,6 +574,29 @@ func (p *Processor) produceSnapshots(w *work, now time.Time, produce func(*kgo.R
 		produce(r)
 	}
 	return nil
+}
+
+// expireResults deletes results older than the dedupe window, a bounded
+// number at a time, until ctx ends.
+func (p *Processor) expireResults(ctx context.Context, log *slog.Logger) {
+	every := min(p.cfg.DedupeWindow/10, time.Minute)
+	for {
+		sleep(ctx, every)
+		if ctx.Err() != nil {
+			return
+		}
+		before := p.cfg.Now().Add(-p.cfg.DedupeWindow).UnixMilli()
+		for {
+			n, err := p.cfg.DB.ExpireResults(p.agg, before, 10000)
+			if err != nil {
+				log.Error("expiring old command results", "err", err)
+				break
+			}
+			if n < 10000 || ctx.Err() != nil {
+				break
+			}
+		}
+	}
 }
 
 // instanceMember is the group.instance.id of this data directory.

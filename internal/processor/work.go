@@ -156,7 +156,7 @@ func (w *work) commit() error {
 			b.Close()
 			return err
 		}
-		if err := store.PutResult(b, p.agg, id, v); err != nil {
+		if err := store.PutResult(b, p.agg, id, r.Timestamp, v); err != nil {
 			b.Close()
 			return err
 		}

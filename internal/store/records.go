@@ -16,6 +16,7 @@ const (
 	kindResult     = 'r'
 	kindCheckpoint = 'k'
 	kindSnapshot   = 's'
+	kindResultTime = 't'
 )
 
 // Aggregate is the stored state of one aggregate.
@@ -146,9 +147,40 @@ func LoadResult(r pebble.Reader, aggType, commandID string) ([]byte, bool, error
 	return out, ok, err
 }
 
-// PutResult stores a command's result for deduplication.
-func PutResult(b *pebble.Batch, aggType, commandID string, result []byte) error {
-	return b.Set(ResultKey(aggType, commandID), result, nil)
+// PutResult stores a command's result for deduplication, decided at ts
+// (unix milliseconds), and indexes it by time for ExpireResults.
+func PutResult(b *pebble.Batch, aggType, commandID string, ts int64, result []byte) error {
+	if err := b.Set(ResultKey(aggType, commandID), result, nil); err != nil {
+		return err
+	}
+	return b.Set(append(AppendUint64(resultTimePrefix(aggType), uint64(max(ts, 0))), commandID...), nil, nil)
+}
+
+func resultTimePrefix(aggType string) []byte { return append(Key(kindResultTime, aggType), 0) }
+
+// ExpireResults deletes the results decided before before (unix
+// milliseconds), at most limit of them, and returns how many it deleted.
+func (d *DB) ExpireResults(aggType string, before int64, limit int) (int, error) {
+	prefix := resultTimePrefix(aggType)
+	upper := AppendUint64(prefix, uint64(max(before, 0)))
+	b := d.db.NewBatch()
+	n := 0
+	err := d.ScanRange(prefix, upper, func(k, _ []byte) bool {
+		id := string(k[len(prefix)+8:])
+		if err := b.Delete(ResultKey(aggType, id), nil); err != nil {
+			return false
+		}
+		if err := b.Delete(k, nil); err != nil {
+			return false
+		}
+		n++
+		return n < limit
+	})
+	if err != nil {
+		b.Close()
+		return 0, err
+	}
+	return n, d.Commit(b)
 }
 
 // Events calls fn for each event of an aggregate from version from on, in

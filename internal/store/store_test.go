@@ -136,3 +136,28 @@ func TestLatestSnapshot(t *testing.T) {
 		}
 	}
 }
+
+func TestExpireResults(t *testing.T) {
+	db := openMem(t)
+	b := db.NewBatch()
+	for i, ts := range []int64{1000, 2000, 3000} {
+		if err := PutResult(b, "account", "cmd-"+string(rune('a'+i)), ts, []byte("r")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.ExpireResults("account", 2500, 100)
+	if err != nil || n != 2 {
+		t.Fatalf("expired %d, %v; want 2", n, err)
+	}
+	for id, want := range map[string]bool{"cmd-a": false, "cmd-b": false, "cmd-c": true} {
+		if _, ok, _ := LoadResult(db.Pebble(), "account", id); ok != want {
+			t.Errorf("%s present = %v, want %v", id, ok, want)
+		}
+	}
+	if n, _ := db.ExpireResults("account", 2500, 100); n != 0 {
+		t.Fatalf("second expiry deleted %d", n)
+	}
+}
