@@ -6,7 +6,7 @@ KAFKA_NODES ?= 1
 # Where `make kafka-up` writes the bootstrap address of the local cluster.
 KAFKA_STATE ?= $(or $(STRATA_KAFKA_STATE),/tmp/strata-kafka)
 
-.PHONY: all build run test test-short vet fmt-check schema-check fuzz test-kafka up down clean
+.PHONY: all build run test test-short vet fmt-check schema-check fuzz test-kafka bench bench-kafka up down clean
 
 all: build
 
@@ -57,6 +57,7 @@ test-kafka:
 	echo "== end-to-end suite against Apache Kafka at $$brokers"; \
 	start=$$(date +%s); \
 	status=0; STRATA_TEST_BROKERS=$$brokers $(GO) test -count=1 -timeout 15m ./internal/e2e/ || status=$$?; \
+	STRATA_TEST_BROKERS=$$brokers $(GO) test -count=1 -timeout 10m -run 'TestCrash' ./cmd/strata/ || status=$$?; \
 	echo "== suite took $$(( $$(date +%s) - start ))s against $(KAFKA_NODES) node(s)"; \
 	$(MAKE) --no-print-directory kafka-down; \
 	exit $$status
@@ -67,6 +68,16 @@ up:
 
 down:
 	docker compose -f compose/docker-compose.yml down
+
+## bench: strata bench on the embedded broker (restore: 100k aggregates, 1M events)
+bench: build
+	./$(BIN) bench $(ARGS)
+
+## bench-kafka: the same against a local Apache Kafka
+bench-kafka: build
+	@set -e; $(MAKE) --no-print-directory kafka-up KAFKA_NODES=1; \
+	status=0; ./$(BIN) bench --brokers $$(cat $(KAFKA_STATE)/bootstrap) $(ARGS) || status=$$?; \
+	$(MAKE) --no-print-directory kafka-down; exit $$status
 
 clean:
 	rm -rf bin .strata

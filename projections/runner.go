@@ -157,7 +157,7 @@ func (r *Runner) run(ctx context.Context) error {
 		if fetches.NumRecords() == 0 {
 			continue
 		}
-		b := r.cfg.DB.NewBatch()
+		b := r.cfg.DB.NewIndexedBatch()
 		next := map[position.TP]int64{}
 		var failedNow map[string][]int32
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {

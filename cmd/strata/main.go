@@ -39,6 +39,7 @@ func commands() []command {
 		{"events", "AGGREGATE ID [--from N]", "print an aggregate's history", runEvents},
 		{"view", "VIEW KEY [--position TOKEN]", "print a row of a view", runView},
 		{"schema", "check|list|diff|register [flags]", "the schema catalog: the compatibility gate, versions, diffs, registry", runSchema},
+		{"bench", "[--brokers …] [--scenario restore] [--json]", "measure Strata on a broker (embedded by default)", runBench},
 		{"status", "[--http URL]", "print the processors' and projections' status (partitions owned, stopped, why)", runStatus},
 		{"health", "[--http URL]", "exit 0 when a running Strata answers /healthz (container healthchecks)", runHealth},
 	}

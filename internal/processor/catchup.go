@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -96,13 +95,25 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 		}
 		w := p.newWork()
 		var done []int32
+		var err error
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if err != nil {
+				return
+			}
 			if _, reading := toRead[fp.Partition]; !reading {
 				return
 			}
 			for _, r := range fp.Records {
 				if r.Offset >= end[fp.Partition] {
 					break
+				}
+				if len(w.events) >= maxWork {
+					// Keep each Pebble batch well under the memtable.
+					if cerr := p.commitLocked(w); cerr != nil {
+						err = cerr
+						return
+					}
+					w = p.newWork()
 				}
 				if !r.Attrs.IsControl() {
 					if aerr := p.applyEvent(w, r); aerr != nil {
@@ -125,9 +136,9 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 				}
 			}
 		})
-		p.stateMu.Lock()
-		err := w.commit()
-		p.stateMu.Unlock()
+		if err == nil {
+			err = p.commitLocked(w)
+		}
 		if err != nil {
 			return failed, err
 		}
@@ -216,7 +227,7 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 	if commandID != "" && r.Timestamp.After(p.cfg.Now().Add(-p.cfg.DedupeWindow)) {
 		// Rebuild the deduplication entry from the events themselves.
 		if res = w.results[commandID]; res == nil {
-			res = &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Status: StatusAccepted, Timestamp: out.entry.Timestamp}
+			res = &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Status: StatusAccepted, Timestamp: out.entry.Timestamp, FirstVersion: version}
 			w.results[commandID] = res
 		}
 		res.Version = version
@@ -244,15 +255,6 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 	prev := a.version
 	w.apply(a, evs, out)
 	p.snapshotDue(w, a, prev)
-	if res != nil {
-		for _, ev := range evs {
-			data, err := json.Marshal(ev)
-			if err != nil {
-				return fmt.Errorf("event at %s as JSON: %w", where, err)
-			}
-			res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: version, Data: data})
-		}
-	}
 	return nil
 }
 
@@ -362,4 +364,15 @@ func headerOr(r *kgo.Record, key, def string) string {
 func eventType(r *kgo.Record) string {
 	t, _ := header(r, kafka.HeaderEventType)
 	return t
+}
+
+// maxWork is the most events one catch-up commit holds: enough to amortize
+// a Pebble commit, small enough to stay an ordinary batch.
+const maxWork = 8192
+
+// commitLocked commits w under stateMu.
+func (p *Processor) commitLocked(w *work) error {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	return w.commit()
 }

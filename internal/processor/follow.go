@@ -147,11 +147,19 @@ func (p *Processor) followBatch(fetches kgo.Fetches, log interface {
 	}
 	p.mu.Unlock()
 	w := p.newWork()
+	var commitErr error
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if owned[fp.Partition] || failed[fp.Partition] {
+		if owned[fp.Partition] || failed[fp.Partition] || commitErr != nil {
 			return
 		}
 		for _, r := range fp.Records {
+			if len(w.events) >= maxWork {
+				if cerr := w.commit(); cerr != nil {
+					commitErr = cerr
+					return
+				}
+				w = p.newWork()
+			}
 			if err := p.applyEvent(w, r); err != nil {
 				log.Error("follower cannot apply an event; this partition's local state stops here (see /v1/status)", "partition", fp.Partition, "offset", r.Offset, "err", err)
 				p.mu.Lock()
@@ -165,5 +173,8 @@ func (p *Processor) followBatch(fetches kgo.Fetches, log interface {
 			}
 		}
 	})
+	if commitErr != nil {
+		return commitErr
+	}
 	return w.commit()
 }

@@ -66,6 +66,9 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		return nil, err
 	} else if prev != nil {
 		// Seen before: answer with the original outcome, write nothing.
+		if err := p.fillEvents(prev); err != nil {
+			return nil, err
+		}
 		return prev, nil
 	}
 
@@ -177,4 +180,37 @@ func (p *Processor) resultRecord(res *Result) *kgo.Record {
 		Value:     v,
 		Headers:   []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeJSON)}},
 	}
+}
+
+// fillEvents gives a result rebuilt from the events topic (FirstVersion
+// set, no events' data) its events back, from the event index.
+func (p *Processor) fillEvents(r *Result) error {
+	if r.FirstVersion == 0 || len(r.Events) > 0 {
+		return nil
+	}
+	var derr error
+	err := p.cfg.DB.Events(p.agg, r.AggregateID, r.FirstVersion, func(e *store.Event) bool {
+		if e.Version > r.Version {
+			return false
+		}
+		evs, _, err := p.cfg.Codec.DecodeEvents(e.Payload)
+		if err != nil {
+			derr = err
+			return false
+		}
+		for _, ev := range evs {
+			data, err := json.Marshal(ev)
+			if err != nil {
+				derr = err
+				return false
+			}
+			r.Events = append(r.Events, ResultEvent{Type: ev.EventType(), Version: e.Version, Data: data})
+		}
+		return true
+	})
+	if err = errors.Join(err, derr); err != nil {
+		return fmt.Errorf("events of command %s: %w", r.CommandID, err)
+	}
+	r.FirstVersion = 0
+	return nil
 }

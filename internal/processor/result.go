@@ -27,6 +27,11 @@ type Result struct {
 	Error    string `json:"error,omitempty"`
 	// Timestamp is when the command was decided, unix milliseconds.
 	Timestamp int64 `json:"timestamp"`
+	// FirstVersion is the version of the command's first event, kept in
+	// the state store when the result was rebuilt from the events topic
+	// without its events' data: a resend fills Events from the event
+	// index.
+	FirstVersion uint64 `json:"first_version,omitempty"`
 }
 
 // ResultEvent is one event a command appended.
