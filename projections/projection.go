@@ -30,6 +30,11 @@ type Tx interface {
 	Put(key string, row any) error
 	// Delete removes the row at key.
 	Delete(key string) error
+	// GetState and PutState read and write the projection's own state,
+	// which is not part of the view (say, which customer an account
+	// belongs to, for a view keyed by customer).
+	GetState(key string, v any) (ok bool, err error)
+	PutState(key string, v any) error
 }
 
 // Projection maintains one view from the events of some aggregate types.
@@ -42,4 +47,7 @@ type Projection struct {
 	// rebuild from offset 0 must give the same rows. Returning an error
 	// stops the projection at that event (see Runner).
 	Apply func(tx Tx, ev Event) error
+	// Indexes are the view's secondary indexes, kept in the same batch as
+	// the rows.
+	Indexes []Index
 }

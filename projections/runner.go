@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +52,8 @@ type Runner struct {
 
 	mu     sync.Mutex
 	status Status
+	ends   map[position.TP]int64 // last stable offsets seen
+	last   time.Time             // of the last batch, for the rate
 }
 
 // Status is what a runner is doing.
@@ -64,6 +67,21 @@ type Status struct {
 	// decode or apply ("topic/partition" → reason naming the offset); the
 	// view no longer advances for them, and the others go on.
 	Failed map[string]string `json:"failed,omitempty"`
+	// Lag is how many offsets the view is behind the end of what is
+	// committed on its topics, as of the last fetch; Rate the events
+	// applied per second, smoothed.
+	Lag        int64             `json:"lag"`
+	Rate       float64           `json:"rate_per_s"`
+	Partitions []PartitionStatus `json:"partitions"`
+}
+
+// PartitionStatus is how far a view is in one partition.
+type PartitionStatus struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Applied   int64  `json:"applied"` // next offset to apply
+	End       int64  `json:"end"`     // last stable offset seen
+	Lag       int64  `json:"lag"`
 }
 
 // NewRunner returns a runner; Run starts it.
@@ -74,7 +92,7 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	if cfg.Applied == nil {
 		cfg.Applied = position.NewTracker()
 	}
-	return &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}}
+	return &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}, ends: map[position.TP]int64{}}
 }
 
 // Applied is the tracker of what the view has applied.
@@ -85,6 +103,18 @@ func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.status
+	st.Partitions = nil
+	st.Lag = 0
+	for tp, end := range r.ends {
+		next := r.cfg.Applied.Next(tp)
+		lag := max(end-next, 0)
+		st.Partitions = append(st.Partitions, PartitionStatus{Topic: tp.Topic, Partition: tp.Partition, Applied: next, End: end, Lag: lag})
+		st.Lag += lag
+	}
+	sort.Slice(st.Partitions, func(i, j int) bool {
+		a, b := st.Partitions[i], st.Partitions[j]
+		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
+	})
 	if len(st.Failed) > 0 {
 		st.Failed = make(map[string]string, len(r.status.Failed))
 		for k, v := range r.status.Failed {
@@ -140,6 +170,10 @@ func (r *Runner) run(ctx context.Context) error {
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), r.cfg.Opts...),
 		kgo.ConsumePartitions(start),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records (transaction markers) come through so that the
+		// applied offsets reach the end of each partition exactly: the
+		// lag of a caught-up view is 0, not the last marker.
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return err
@@ -161,10 +195,16 @@ func (r *Runner) run(ctx context.Context) error {
 		next := map[position.TP]int64{}
 		var failedNow map[string][]int32
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			// A partition's records go into a savepoint of their own, so
-			// that a failure keeps the rows of the records before it
-			// and drops the rest of the partition's batch.
+			r.mu.Lock()
+			if fp.LastStableOffset > 0 {
+				r.ends[position.TP{Topic: fp.Topic, Partition: fp.Partition}] = fp.LastStableOffset
+			}
+			r.mu.Unlock()
 			for _, rec := range fp.Records {
+				if rec.Attrs.IsControl() {
+					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
+					continue
+				}
 				if err := r.apply(b, topicAgg[rec.Topic], rec); err != nil {
 					key := fmt.Sprintf("%s/%d", rec.Topic, rec.Partition)
 					r.cfg.Log.Error("projection cannot apply an event; this partition stops here until it is fixed (see /v1/status)",
@@ -201,12 +241,20 @@ func (r *Runner) run(ctx context.Context) error {
 		}
 		var n int64
 		fetches.EachRecord(func(rec *kgo.Record) {
-			if rec.Offset < next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] {
+			if !rec.Attrs.IsControl() && rec.Offset < next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] {
 				n++
 			}
 		})
 		r.mu.Lock()
 		r.status.Applied += n
+		if now := time.Now(); !r.last.IsZero() {
+			if dt := now.Sub(r.last).Seconds(); dt > 0 {
+				r.status.Rate = 0.7*r.status.Rate + 0.3*float64(n)/dt
+			}
+			r.last = now
+		} else {
+			r.last = now
+		}
 		r.mu.Unlock()
 	}
 }
@@ -219,7 +267,7 @@ func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record) error {
 	if err != nil {
 		return err
 	}
-	tx := &batchTx{b: b, view: r.cfg.Projection.Name, pending: map[string][]byte{}}
+	tx := &batchTx{b: b, view: r.cfg.Projection.Name, indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}}
 	for _, ev := range evs {
 		if err := r.cfg.Projection.Apply(tx, ev); err != nil {
 			return err
@@ -282,7 +330,41 @@ func decode(c codec.Codec, rec *kgo.Record) ([]Event, error) {
 type batchTx struct {
 	b       *pebble.Batch
 	view    string
+	indexes []Index
 	pending map[string][]byte
+	state   map[string][]byte
+}
+
+const kindState = 'p'
+
+func stateKey(view, key string) []byte { return store.Key(kindState, view, key) }
+
+func (t *batchTx) GetState(key string, v any) (bool, error) {
+	raw, ok := t.state[key]
+	if !ok {
+		val, c, err := t.b.Get(stateKey(t.view, key))
+		if errors.Is(err, pebble.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		raw = append([]byte(nil), val...)
+		c.Close()
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("%w: state %q of projection %s: %v", store.ErrCorrupt, key, t.view, err)
+	}
+	return true, nil
+}
+
+func (t *batchTx) PutState(key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	t.state[key] = raw
+	return nil
 }
 
 func (t *batchTx) Get(key string, row any) (bool, error) {
@@ -325,7 +407,26 @@ func (t *batchTx) Delete(key string) error {
 }
 
 func (t *batchTx) flush() error {
+	for key, raw := range t.state {
+		if err := t.b.Set(stateKey(t.view, key), raw, nil); err != nil {
+			return err
+		}
+	}
 	for key, v := range t.pending {
+		if len(t.indexes) > 0 {
+			var old json.RawMessage
+			o, c, err := t.b.Get(RowKey(t.view, key))
+			switch {
+			case err == nil:
+				old = append(json.RawMessage(nil), o...)
+				c.Close()
+			case !errors.Is(err, pebble.ErrNotFound):
+				return err
+			}
+			if err := reindex(t.b, t.view, t.indexes, key, old, v); err != nil {
+				return err
+			}
+		}
 		var err error
 		if v == nil {
 			err = t.b.Delete(RowKey(t.view, key), nil)

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -110,7 +112,12 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *commandID != "" {
 		body["command_id"] = *commandID
 	}
-	return call(ctx, http.MethodPost, *base, "/v1/commands/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), nil, body, stdout, stderr)
+	var out bytes.Buffer
+	code := call(ctx, http.MethodPost, *base, "/v1/commands/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), nil, body, io.MultiWriter(stdout, &out), stderr)
+	if code == exitOK {
+		rememberPosition(out.Bytes())
+	}
+	return code
 }
 
 func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -157,18 +164,72 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("view", flag.ContinueOnError)
 	base := httpFlag(fs)
 	position := fs.String("position", "", "wait until the view has applied this position token (from a command result)")
-	pos, err := parse(fs, args, stderr, "VIEW KEY [flags]")
+	afterLast := fs.Bool("after-last", false, "wait until the view has applied the last command sent with 'strata send' from this machine")
+	index := fs.String("index", "", "query: the secondary index to use (e.g. customer_id)")
+	eq := fs.String("eq", "", "query: the index value to match")
+	order := fs.String("order", "asc", "query: asc or desc")
+	limit := fs.Int("limit", 100, "query: rows per page (1 to 1000)")
+	cursor := fs.String("cursor", "", "query: the next value of the previous page")
+	pos, err := parse(fs, args, stderr, "VIEW [KEY] [flags]")
 	if err != nil {
 		return flagExit(err)
 	}
-	if len(pos) != 2 {
-		return usageError(fs, stderr, "want VIEW KEY, got %d arguments", len(pos))
+	if len(pos) < 1 || len(pos) > 2 {
+		return usageError(fs, stderr, "want VIEW KEY for a row, or VIEW [--index I --eq V] for a query; got %d arguments", len(pos))
 	}
 	q := url.Values{}
+	if *afterLast {
+		b, err := os.ReadFile(lastPositionFile())
+		if err != nil {
+			return usageError(fs, stderr, "--after-last: no command sent from this machine yet (%v)", err)
+		}
+		*position = strings.TrimSpace(string(b))
+	}
 	if *position != "" {
 		q.Set("position", *position)
 	}
-	return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
+	if len(pos) == 2 {
+		return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
+	}
+	if *index != "" {
+		q.Set("index", *index)
+		q.Set("eq", *eq)
+	}
+	q.Set("order", *order)
+	q.Set("limit", strconv.Itoa(*limit))
+	if *cursor != "" {
+		q.Set("cursor", *cursor)
+	}
+	return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0]), q, nil, stdout, stderr)
+}
+
+// lastPositionFile is where 'strata send' keeps the position of the last
+// accepted command, for 'strata view --after-last'.
+func lastPositionFile() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "strata", "last-position")
+}
+
+func rememberPosition(out []byte) {
+	var res struct{ Position string }
+	if json.Unmarshal(out, &res) != nil || res.Position == "" {
+		return
+	}
+	p := lastPositionFile()
+	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
+		_ = os.WriteFile(p, []byte(res.Position+"\n"), 0o644)
+	}
+}
+
+func runProjection(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "status" {
+		fmt.Fprintln(stderr, "Usage: strata projection status [--http URL]\n  per projection and partition: applied offset, end, lag, rate, state")
+		return exitUsage
+	}
+	return simpleGet(ctx, "projection status", "/v1/projections", args[1:], stdout, stderr)
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -135,6 +135,7 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestDevAndCLI(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // where send keeps the last position
 	dir := t.TempDir()
 	url, stop := startDev(t, dir)
 	if code, out, errs := cli(t, "send", "account", "acc-1", "OpenAccount", `{"owner":"ada","initial_balance":1000}`, "--http", url); code != 0 || !strings.Contains(out, `"version": 1`) {
@@ -165,6 +166,20 @@ func TestDevAndCLI(t *testing.T) {
 	}
 	if code, _, errs := cli(t, "get", "account", "nobody", "--http", url); code != exitNotFound || !strings.Contains(errs, "does not exist") {
 		t.Fatalf("get missing: %d %s", code, errs)
+	}
+	// Orders, queried by customer newest first, read after the last send.
+	for _, o := range []string{"o-1", "o-2"} {
+		if code, out, errs := cli(t, "send", "order", o, "CreateOrder", `{"customer_id":"c-1","items":[{"sku":"A","qty":1,"unit_price":5}]}`, "--http", url); code != 0 {
+			t.Fatalf("create %s: %s %s", o, out, errs)
+		}
+		time.Sleep(3 * time.Millisecond)
+	}
+	code, out, errs := cli(t, "view", "orders", "--index", "customer_id", "--eq", "c-1", "--order", "desc", "--after-last", "--http", url)
+	if code != 0 || strings.Index(out, `"o-2"`) < 0 || strings.Index(out, `"o-2"`) > strings.Index(out, `"o-1"`) {
+		t.Fatalf("view orders by customer, newest first: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := cli(t, "projection", "status", "--http", url); code != 0 || !strings.Contains(out, `"name": "orders"`) || !strings.Contains(out, `"lag"`) {
+		t.Fatalf("projection status: %d %s", code, out)
 	}
 
 	// Data survives a restart of 'strata dev', broker included.

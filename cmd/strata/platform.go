@@ -22,6 +22,8 @@ import (
 	"github.com/strata-es/strata/internal/registry"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
+	"github.com/strata-es/strata/projections/customers"
+	"github.com/strata-es/strata/projections/orders"
 	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -30,7 +32,7 @@ import (
 // The domains and views this binary runs.
 var (
 	builtinTypes       = []aggregates.Type{account.Type, order.Type}
-	builtinProjections = []projections.Projection{accounts.Projection}
+	builtinProjections = []projections.Projection{accounts.Projection, orders.Projection, customers.Projection}
 )
 
 // nodeFlags are the flags of dev and serve. They override the config file

@@ -26,6 +26,8 @@ import (
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
+	"github.com/strata-es/strata/projections/customers"
+	"github.com/strata-es/strata/projections/orders"
 	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -141,7 +143,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			DataDir:        o.dataDir,
 			HTTPAddr:       "127.0.0.1:0",
 			Types:          []aggregates.Type{account.Type, order.Type},
-			Projections:    []projections.Projection{accounts.Projection},
+			Projections:    []projections.Projection{accounts.Projection, orders.Projection, customers.Projection},
 			OnReady:        func(url string) { ready <- url },
 			Log:            testLogger(),
 			Faults:         faults,

@@ -33,6 +33,7 @@ var suite = []struct {
 	{"ConfluentWireFormat", testConfluentWireFormat},
 	{"SnapshotsAndRestore", testSnapshotsAndRestore},
 	{"ScaleOutWithAStoppedInstance", testScaleOutWithAStoppedInstance},
+	{"SeedReadModel", testSeedReadModel},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/strata-es/strata/aggregates"
@@ -27,6 +30,8 @@ type View struct {
 	Name    string
 	Applied *position.Tracker
 	Status  func() projections.Status
+	// Indexes are the names of its secondary indexes.
+	Indexes []string
 }
 
 // Config configures the API.
@@ -68,6 +73,14 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}", a.getAggregate)
 	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}/events", a.getEvents)
 	mux.HandleFunc("GET /v1/views/{view}/{key}", a.getViewRow)
+	mux.HandleFunc("GET /v1/views/{view}", a.queryView)
+	mux.HandleFunc("GET /v1/projections", func(w http.ResponseWriter, r *http.Request) {
+		out := []projections.Status{}
+		for _, name := range sortedViews(a.Views) {
+			out = append(out, a.Views[name].Status())
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"projections": out})
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -434,6 +447,7 @@ func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 	if !a.waitPosition(w, r, v) {
 		return
 	}
+	setLag(w, v)
 	row, found, err := projections.GetRow(a.DB, name, key)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
@@ -445,6 +459,79 @@ func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(append(row, '\n'))
+}
+
+// setLag tells, without waiting, how far the view is behind.
+func setLag(w http.ResponseWriter, v View) {
+	if v.Status != nil {
+		w.Header().Set("Strata-View-Lag", strconv.FormatInt(v.Status().Lag, 10))
+	}
+}
+
+func sortedViews(m map[string]View) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ViewPage is the answer of GET /v1/views/{view}.
+type ViewPage struct {
+	Rows []projections.Row `json:"rows"`
+	// Next is the cursor of the next page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+func (a *api) queryView(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("view")
+	v, ok := a.Views[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown view %q (views: %s)", name, strings.Join(sortedViews(a.Views), ", ")))
+		return
+	}
+	v.Name = "view " + name
+	q := r.URL.Query()
+	query := projections.Query{Index: q.Get("index"), Eq: q.Get("eq"), Cursor: q.Get("cursor"), Limit: 100}
+	if query.Index != "" && !slices.Contains(v.Indexes, query.Index) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("view %s has no index %q (indexes: %v)", name, query.Index, v.Indexes))
+		return
+	}
+	if query.Index != "" && !q.Has("eq") {
+		writeError(w, http.StatusBadRequest, "index= needs eq=VALUE")
+		return
+	}
+	switch o := q.Get("order"); o {
+	case "", "asc":
+	case "desc":
+		query.Desc = true
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("order=%q: want asc or desc", o))
+		return
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit=%q: want 1 to 1000", s))
+			return
+		}
+		query.Limit = n
+	}
+	if !a.waitPosition(w, r, v) {
+		return
+	}
+	setLag(w, v)
+	rows, next, err := query.Run(a.DB, name)
+	if errors.Is(err, projections.ErrBadCursor) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ViewPage{Rows: rows, Next: next})
 }
 
 // waitPosition waits, bounded, until the view applied ?position=TOKEN. It

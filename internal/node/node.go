@@ -193,7 +193,11 @@ func Run(ctx context.Context, cfg Config) error {
 			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log,
 		})
 		runners[p.Name] = r
-		views[p.Name] = httpapi.View{Name: p.Name, Applied: r.Applied(), Status: r.Status}
+		var indexes []string
+		for _, ix := range p.Indexes {
+			indexes = append(indexes, ix.Name)
+		}
+		views[p.Name] = httpapi.View{Name: p.Name, Applied: r.Applied(), Status: r.Status, Indexes: indexes}
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
