@@ -50,4 +50,11 @@ type Projection struct {
 	// Indexes are the view's secondary indexes, kept in the same batch as
 	// the rows.
 	Indexes []Index
+	// Publish writes each changed row to the compacted topic
+	// <ns>.view.<Name>, keyed by row key, in Avro with the newest
+	// schemas/views/<Name>.v<N>.avsc, and a tombstone for a deleted row.
+	// Row is the Go type of the rows (a zero value), which that schema
+	// encodes.
+	Publish bool
+	Row     any
 }

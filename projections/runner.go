@@ -17,6 +17,7 @@ import (
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -44,6 +45,8 @@ type RunnerConfig struct {
 	Log        *slog.Logger
 	// Applied receives the events positions the view has applied.
 	Applied *position.Tracker
+	// Catalog encodes published rows. Default schemas.Default().
+	Catalog *schemas.Catalog
 }
 
 // Runner keeps one projection's view up to date.
@@ -91,6 +94,9 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	}
 	if cfg.Applied == nil {
 		cfg.Applied = position.NewTracker()
+	}
+	if cfg.Catalog == nil {
+		cfg.Catalog = schemas.Default()
 	}
 	return &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}, ends: map[position.TP]int64{}}
 }
@@ -179,6 +185,17 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
+	var pub *publisher
+	if p.Publish {
+		pub, err = newPublisher(r.cfg.Opts, r.cfg.Catalog, p, r.cfg.Names.View(p.Name))
+		if err != nil {
+			return err
+		}
+		defer pub.close()
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go pub.run(pctx)
+	}
 	r.setState("running", nil)
 	for {
 		fetches := cl.PollFetches(ctx)
@@ -193,6 +210,7 @@ func (r *Runner) run(ctx context.Context) error {
 		}
 		b := r.cfg.DB.NewIndexedBatch()
 		next := map[position.TP]int64{}
+		changed := map[string]json.RawMessage{}
 		var failedNow map[string][]int32
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			r.mu.Lock()
@@ -205,7 +223,7 @@ func (r *Runner) run(ctx context.Context) error {
 					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
 					continue
 				}
-				if err := r.apply(b, topicAgg[rec.Topic], rec); err != nil {
+				if err := r.apply(b, topicAgg[rec.Topic], rec, changed); err != nil {
 					key := fmt.Sprintf("%s/%d", rec.Topic, rec.Partition)
 					r.cfg.Log.Error("projection cannot apply an event; this partition stops here until it is fixed (see /v1/status)",
 						"projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
@@ -231,6 +249,18 @@ func (r *Runner) run(ctx context.Context) error {
 			if err := b.Set(offsetKey(p.Name, tp.Topic, tp.Partition), binary.BigEndian.AppendUint64(nil, uint64(off)), nil); err != nil {
 				b.Close()
 				return err
+			}
+		}
+		// Publish before the rows reach Pebble: a crash between the two
+		// re-applies and republishes the same rows (the topic is
+		// compacted); the other order could lose an update.
+		if pub != nil {
+			if err := pub.publish(ctx, r.cfg.DB, p.Name, changed); err != nil {
+				b.Close()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("publish view %s: %w", p.Name, err)
 			}
 		}
 		if err := r.cfg.DB.Commit(b); err != nil {
@@ -262,12 +292,12 @@ func (r *Runner) run(ctx context.Context) error {
 // apply applies one record to the batch. Apply's writes are buffered and
 // only reach b when every event of the record applied, so a failing record
 // leaves no part of itself behind.
-func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record) error {
+func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record, changed map[string]json.RawMessage) error {
 	evs, err := decode(r.cfg.Codecs[agg], rec)
 	if err != nil {
 		return err
 	}
-	tx := &batchTx{b: b, view: r.cfg.Projection.Name, indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}}
+	tx := &batchTx{b: b, view: r.cfg.Projection.Name, indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed}
 	for _, ev := range evs {
 		if err := r.cfg.Projection.Apply(tx, ev); err != nil {
 			return err
@@ -333,6 +363,7 @@ type batchTx struct {
 	indexes []Index
 	pending map[string][]byte
 	state   map[string][]byte
+	changed map[string]json.RawMessage // rows changed in the batch, for publishing
 }
 
 const kindState = 'p'
@@ -427,6 +458,7 @@ func (t *batchTx) flush() error {
 				return err
 			}
 		}
+		t.changed[key] = v
 		var err error
 		if v == nil {
 			err = t.b.Delete(RowKey(t.view, key), nil)

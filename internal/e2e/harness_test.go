@@ -123,6 +123,7 @@ type nodeOpts struct {
 	catalog        *schemas.Catalog // nil: the built-in one
 	snapshotEvery  int
 	dedupeWindow   time.Duration
+	projections    []projections.Projection // nil: the built-in views
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -143,7 +144,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			DataDir:        o.dataDir,
 			HTTPAddr:       "127.0.0.1:0",
 			Types:          []aggregates.Type{account.Type, order.Type},
-			Projections:    []projections.Projection{accounts.Projection, orders.Projection, customers.Projection},
+			Projections:    o.views(),
 			OnReady:        func(url string) { ready <- url },
 			Log:            testLogger(),
 			Faults:         faults,
@@ -164,6 +165,13 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 	}
 	t.Cleanup(func() { s.stop(t) })
 	return s
+}
+
+func (o nodeOpts) views() []projections.Projection {
+	if o.projections != nil {
+		return o.projections
+	}
+	return []projections.Projection{accounts.Projection, orders.Projection, customers.Projection}
 }
 
 // wait waits for the node to stop by itself and returns its error.

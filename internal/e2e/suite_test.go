@@ -34,6 +34,7 @@ var suite = []struct {
 	{"SnapshotsAndRestore", testSnapshotsAndRestore},
 	{"ScaleOutWithAStoppedInstance", testScaleOutWithAStoppedInstance},
 	{"SeedReadModel", testSeedReadModel},
+	{"PublishedViewTopic", testPublishedViewTopic},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

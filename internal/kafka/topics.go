@@ -80,6 +80,18 @@ func (n Names) AggregateTopics(agg string, partitions int32) []TopicSpec {
 	}
 }
 
+// ViewTopics returns the topics of a published view: the compacted view
+// topic, keyed by row key, and the one-partition topic whose consumer-group
+// owner is the view's publisher (never written).
+func (n Names) ViewTopics(view string, partitions int32, election string) []TopicSpec {
+	return []TopicSpec{
+		{Name: n.View(view), Partitions: partitions,
+			Configs: map[string]string{"cleanup.policy": "compact"}, Must: []string{"cleanup.policy"}},
+		{Name: election, Partitions: 1,
+			Configs: map[string]string{"cleanup.policy": "compact"}, Must: []string{"cleanup.policy"}},
+	}
+}
+
 // ErrTopicMismatch is returned when an existing topic's settings differ from
 // what Strata needs.
 var ErrTopicMismatch = errors.New("strata: existing topic does not match")

@@ -124,6 +124,11 @@ func (c *Config) Validate() error {
 				problems = append(problems, fmt.Errorf("projection %s reads aggregate %q, which is not registered", p.Name, a))
 			}
 		}
+		if p.Publish {
+			if err := projections.CheckPublish(c.Catalog, p); err != nil {
+				problems = append(problems, err)
+			}
+		}
 	}
 	return errors.Join(problems...)
 }
@@ -162,6 +167,11 @@ func Run(ctx context.Context, cfg Config) error {
 		specs = append(specs, names.AggregateTopics(t.Name(), cfg.Partitions)...)
 		codecs[t.Name()] = codec.Codec{Type: t, Catalog: cfg.Catalog}
 	}
+	for _, p := range cfg.Projections {
+		if p.Publish {
+			specs = append(specs, names.ViewTopics(p.Name, cfg.Partitions, projections.ElectionTopic(names.View(p.Name)))...)
+		}
+	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = kafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.ReplicationFactor, specs)
 	cancel()
@@ -190,7 +200,7 @@ func Run(ctx context.Context, cfg Config) error {
 	views := map[string]httpapi.View{}
 	for _, p := range cfg.Projections {
 		r := projections.NewRunner(projections.RunnerConfig{
-			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log,
+			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log, Catalog: cfg.Catalog,
 		})
 		runners[p.Name] = r
 		var indexes []string

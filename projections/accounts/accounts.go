@@ -11,13 +11,13 @@ import (
 
 // Row is an account as the view shows it.
 type Row struct {
-	ID        string    `json:"id"`
-	Owner     string    `json:"owner"`
-	Balance   int64     `json:"balance"`
-	Currency  string    `json:"currency"`
-	Version   uint64    `json:"version"`
-	OpenedAt  time.Time `json:"opened_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string    `json:"id" avro:"id"`
+	Owner     string    `json:"owner" avro:"owner"`
+	Balance   int64     `json:"balance" avro:"balance"`
+	Currency  string    `json:"currency" avro:"currency"`
+	Version   int64     `json:"version" avro:"version"`
+	OpenedAt  time.Time `json:"opened_at" avro:"opened_at"`
+	UpdatedAt time.Time `json:"updated_at" avro:"updated_at"`
 }
 
 // Projection maintains the accounts view.
@@ -25,6 +25,10 @@ var Projection = projections.Projection{
 	Name:       "accounts",
 	Aggregates: []string{account.Name},
 	Apply:      apply,
+	// Published on strata.view.accounts, in Avro with
+	// schemas/views/accounts.v<N>.avsc.
+	Publish: true,
+	Row:     Row{},
 }
 
 func apply(tx projections.Tx, ev projections.Event) error {
@@ -42,6 +46,6 @@ func apply(tx projections.Tx, ev projections.Event) error {
 	default:
 		return nil
 	}
-	row.Version, row.UpdatedAt = ev.Version, ev.Timestamp
+	row.Version, row.UpdatedAt = int64(ev.Version), ev.Timestamp
 	return tx.Put(ev.AggregateID, row)
 }

@@ -13,15 +13,15 @@ import (
 
 // Row is an order as the view shows it.
 type Row struct {
-	ID         string       `json:"id"`
-	CustomerID string       `json:"customer_id"`
-	Status     string       `json:"status"`
-	Items      []order.Item `json:"items"`
-	TotalItems int          `json:"total_items"`
-	Total      int64        `json:"total"`
-	CreatedAt  time.Time    `json:"created_at"`
-	UpdatedAt  time.Time    `json:"updated_at"`
-	Version    uint64       `json:"version"`
+	ID         string       `json:"id" avro:"id"`
+	CustomerID string       `json:"customer_id" avro:"customer_id"`
+	Status     string       `json:"status" avro:"status"`
+	Items      []order.Item `json:"items" avro:"items"`
+	TotalItems int64        `json:"total_items" avro:"total_items"`
+	Total      int64        `json:"total" avro:"total"`
+	CreatedAt  time.Time    `json:"created_at" avro:"created_at"`
+	UpdatedAt  time.Time    `json:"updated_at" avro:"updated_at"`
+	Version    int64        `json:"version" avro:"version"`
 }
 
 // ByCustomer is the name of the index of orders by customer, newest first
@@ -33,6 +33,8 @@ var Projection = projections.Projection{
 	Name:       "orders",
 	Aggregates: []string{order.Name},
 	Apply:      apply,
+	Publish:    true,
+	Row:        Row{},
 	Indexes: []projections.Index{
 		projections.IndexOn(ByCustomer, func(r Row) (string, string) {
 			// Sorted by creation time, then ID: fixed-width milliseconds.
@@ -80,9 +82,9 @@ func apply(tx projections.Tx, ev projections.Event) error {
 	}
 	row.TotalItems, row.Total = 0, 0
 	for _, it := range row.Items {
-		row.TotalItems += int(it.Qty)
+		row.TotalItems += int64(it.Qty)
 		row.Total += int64(it.Qty) * it.UnitPrice
 	}
-	row.Version, row.UpdatedAt = ev.Version, ev.Timestamp.UTC()
+	row.Version, row.UpdatedAt = int64(ev.Version), ev.Timestamp.UTC()
 	return tx.Put(ev.AggregateID, row)
 }
