@@ -188,7 +188,7 @@ func (d *DB) ExpireResults(aggType string, before int64, limit int) (int, error)
 func (d *DB) Events(aggType, id string, from uint64, fn func(*Event) bool) error {
 	prefix := EventPrefix(aggType, id)
 	var derr error
-	err := d.ScanRange(AppendUint64(prefix, from), prefixEnd(prefix), func(k, v []byte) bool {
+	err := d.ScanRange(AppendUint64(prefix, from), PrefixEnd(prefix), func(k, v []byte) bool {
 		var e Event
 		if err := e.decode(v); err != nil {
 			derr = fmt.Errorf("%w at key %q: %v", ErrCorrupt, k, err)

@@ -96,7 +96,7 @@ func (d *DB) Get(key []byte) (val []byte, ok bool, err error) {
 // Scan calls fn for each key with the prefix, in key order, until fn
 // returns false. Slices passed to fn are valid only during the call.
 func (d *DB) Scan(prefix []byte, fn func(key, val []byte) bool) error {
-	return d.ScanRange(prefix, prefixEnd(prefix), fn)
+	return d.ScanRange(prefix, PrefixEnd(prefix), fn)
 }
 
 // ScanRange is Scan over [lower, upper).
@@ -115,7 +115,7 @@ func (d *DB) ScanRange(lower, upper []byte, fn func(key, val []byte) bool) error
 
 // ScanReverse is Scan from the last key with the prefix backwards.
 func (d *DB) ScanReverse(prefix []byte, fn func(key, val []byte) bool) error {
-	return d.ScanRangeReverse(prefix, prefixEnd(prefix), fn)
+	return d.ScanRangeReverse(prefix, PrefixEnd(prefix), fn)
 }
 
 // ScanRangeReverse is ScanRange backwards.
@@ -149,7 +149,9 @@ func (d *DB) Commit(b *pebble.Batch) error {
 // Flush makes everything committed so far durable.
 func (d *DB) Flush() error { return d.db.Flush() }
 
-func prefixEnd(p []byte) []byte {
+// PrefixEnd returns the smallest key greater than every key with prefix p
+// (nil: none), the upper bound of a prefix scan.
+func PrefixEnd(p []byte) []byte {
 	end := bytes.Clone(p)
 	for i := len(end) - 1; i >= 0; i-- {
 		end[i]++
