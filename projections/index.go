@@ -139,7 +139,7 @@ func (q Query) Run(db *store.DB, view string) ([]Row, string, error) {
 	} else {
 		prefix = indexPrefix(view, q.Index, q.Eq)
 	}
-	lower, upper := prefix, prefixEnd(prefix)
+	lower, upper := prefix, store.PrefixEnd(prefix)
 	if q.Cursor != "" {
 		c, err := base64.RawURLEncoding.DecodeString(q.Cursor)
 		if err != nil || len(c) == 0 {
@@ -193,15 +193,4 @@ func (q Query) Run(db *store.DB, view string) ([]Row, string, error) {
 		next = base64.RawURLEncoding.EncodeToString(last)
 	}
 	return rows, next, nil
-}
-
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
-		}
-	}
-	return nil
 }
