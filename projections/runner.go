@@ -57,6 +57,43 @@ type Runner struct {
 	status Status
 	ends   map[position.TP]int64 // last stable offsets seen
 	last   time.Time             // of the last batch, for the rate
+	parked map[string]parkedOwner
+
+	// Used by the run loop only.
+	ctx     context.Context
+	pub     *publisher
+	retries chan chan retryResult
+	wake    context.CancelFunc
+}
+
+type retryResult struct {
+	unparked int
+	err      error
+}
+
+// storage is the name the view's keys are stored under.
+func (r *Runner) storage() string { return r.cfg.Projection.Name }
+
+// Retry replays the events of the parked aggregates (after a fix of the
+// projection) and returns how many aggregates it unparked.
+func (r *Runner) Retry(ctx context.Context) (int, error) {
+	ch := make(chan retryResult, 1)
+	select {
+	case r.retries <- ch:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	r.mu.Lock()
+	if r.wake != nil {
+		r.wake()
+	}
+	r.mu.Unlock()
+	select {
+	case res := <-ch:
+		return res.unparked, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 // Status is what a runner is doing.
@@ -76,6 +113,9 @@ type Status struct {
 	Lag        int64             `json:"lag"`
 	Rate       float64           `json:"rate_per_s"`
 	Partitions []PartitionStatus `json:"partitions"`
+	// Parked are the aggregates whose events the projection set aside
+	// after failing to apply one (strata projection retry replays them).
+	Parked []Parked `json:"parked,omitempty"`
 }
 
 // PartitionStatus is how far a view is in one partition.
@@ -98,7 +138,8 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	if cfg.Catalog == nil {
 		cfg.Catalog = schemas.Default()
 	}
-	return &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}, ends: map[position.TP]int64{}}
+	return &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}, ends: map[position.TP]int64{},
+		parked: map[string]parkedOwner{}, retries: make(chan chan retryResult, 8)}
 }
 
 // Applied is the tracker of what the view has applied.
@@ -121,6 +162,13 @@ func (r *Runner) Status() Status {
 		a, b := st.Partitions[i], st.Partitions[j]
 		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
 	})
+	if len(r.parked) > 0 {
+		owners := make(map[string]parkedOwner, len(r.parked))
+		for k, v := range r.parked {
+			owners[k] = v
+		}
+		st.Parked = parkedStatus(r.cfg.DB, r.storage(), owners)
+	}
 	if len(st.Failed) > 0 {
 		st.Failed = make(map[string]string, len(r.status.Failed))
 		for k, v := range r.status.Failed {
@@ -155,6 +203,14 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) run(ctx context.Context) error {
 	p := r.cfg.Projection
 	db := r.cfg.DB.Pebble()
+	r.ctx = ctx
+	parked, err := loadParked(r.cfg.DB, r.storage())
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.parked = parked
+	r.mu.Unlock()
 	start := map[string]map[int32]kgo.Offset{}
 	topicAgg := map[string]string{}
 	for _, agg := range p.Aggregates {
@@ -191,6 +247,7 @@ func (r *Runner) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.pub = pub
 		defer pub.close()
 		pctx, stop := context.WithCancel(ctx)
 		defer stop()
@@ -198,12 +255,25 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 	r.setState("running", nil)
 	for {
-		fetches := cl.PollFetches(ctx)
+		select {
+		case ch := <-r.retries:
+			n, err := r.retryParked()
+			ch <- retryResult{n, err}
+		default:
+		}
+		pctx, wake := context.WithCancel(ctx)
+		r.mu.Lock()
+		r.wake = wake
+		r.mu.Unlock()
+		fetches := cl.PollFetches(pctx)
+		wake()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
 		fetches.EachError(func(t string, part int32, err error) {
-			r.cfg.Log.Warn("fetch error", "projection", p.Name, "topic", t, "partition", part, "err", err)
+			if !errors.Is(err, context.Canceled) {
+				r.cfg.Log.Warn("fetch error", "projection", p.Name, "topic", t, "partition", part, "err", err)
+			}
 		})
 		if fetches.NumRecords() == 0 {
 			continue
@@ -223,7 +293,41 @@ func (r *Runner) run(ctx context.Context) error {
 					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
 					continue
 				}
-				if err := r.apply(b, topicAgg[rec.Topic], rec, changed); err != nil {
+				agg := topicAgg[rec.Topic]
+				owner := ownerID(agg, string(rec.Key))
+				r.mu.Lock()
+				_, isParked := r.parked[owner]
+				r.mu.Unlock()
+				if isParked {
+					// Later events of a parked aggregate wait with it.
+					if err := park(b, r.storage(), agg, rec); err != nil {
+						r.cfg.Log.Error("parking an event", "err", err)
+						return
+					}
+					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
+					continue
+				}
+				err := r.apply(b, agg, rec, changed)
+				var de *decodeError
+				if err != nil && !errors.As(err, &de) {
+					err = r.retryApply(b, agg, rec, changed, err)
+				}
+				if err != nil && !errors.As(err, &de) {
+					// Still failing: park the aggregate, go on with the others.
+					po := parkedOwner{Reason: fmt.Sprintf("event at %s partition %d offset %d: %v", rec.Topic, rec.Partition, rec.Offset, err), Since: time.Now().UTC()}
+					v, _ := json.Marshal(po)
+					if perr := errors.Join(b.Set(parkedOwnerKey(r.storage(), agg, string(rec.Key)), v, nil), park(b, r.storage(), agg, rec)); perr != nil {
+						r.cfg.Log.Error("parking an event", "err", perr)
+						return
+					}
+					r.cfg.Log.Warn("projection parked an aggregate: an event failed to apply after retries", "projection", p.Name, "aggregate", agg, "id", string(rec.Key), "offset", rec.Offset, "err", err)
+					r.mu.Lock()
+					r.parked[owner] = po
+					r.mu.Unlock()
+					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
+					continue
+				}
+				if err != nil {
 					key := fmt.Sprintf("%s/%d", rec.Topic, rec.Partition)
 					r.cfg.Log.Error("projection cannot apply an event; this partition stops here until it is fixed (see /v1/status)",
 						"projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
@@ -295,7 +399,7 @@ func (r *Runner) run(ctx context.Context) error {
 func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record, changed map[string]json.RawMessage) error {
 	evs, err := decode(r.cfg.Codecs[agg], rec)
 	if err != nil {
-		return err
+		return &decodeError{err}
 	}
 	tx := &batchTx{b: b, view: r.cfg.Projection.Name, indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed}
 	for _, ev := range evs {
@@ -304,6 +408,28 @@ func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record, changed map
 		}
 	}
 	return tx.flush()
+}
+
+// decodeError is an event the projection cannot read at all: it stops the
+// partition rather than being parked.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// retryApply tries a failed event again, with backoff.
+func (r *Runner) retryApply(b *pebble.Batch, agg string, rec *kgo.Record, changed map[string]json.RawMessage, err error) error {
+	for _, d := range applyRetries {
+		select {
+		case <-time.After(d):
+		case <-r.ctx.Done():
+			return err
+		}
+		if err = r.apply(b, agg, rec, changed); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 func loadOffset(db pebble.Reader, proj, topic string, part int32) (int64, error) {

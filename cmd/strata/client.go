@@ -225,11 +225,25 @@ func rememberPosition(out []byte) {
 }
 
 func runProjection(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "status" {
-		fmt.Fprintln(stderr, "Usage: strata projection status [--http URL]\n  per projection and partition: applied offset, end, lag, rate, state")
-		return exitUsage
+	if len(args) > 0 && args[0] == "status" {
+		return simpleGet(ctx, "projection status", "/v1/projections", args[1:], stdout, stderr)
 	}
-	return simpleGet(ctx, "projection status", "/v1/projections", args[1:], stdout, stderr)
+	if len(args) > 0 && args[0] == "retry" {
+		fs := flag.NewFlagSet("projection retry", flag.ContinueOnError)
+		base := httpFlag(fs)
+		pos, err := parse(fs, args[1:], stderr, "NAME [--http URL]")
+		if err != nil {
+			return flagExit(err)
+		}
+		if len(pos) != 1 {
+			return usageError(fs, stderr, "want the projection's NAME")
+		}
+		return call(ctx, http.MethodPost, *base, "/v1/projections/"+url.PathEscape(pos[0])+"/retry", nil, nil, stdout, stderr)
+	}
+	fmt.Fprintln(stderr, `Usage:
+  strata projection status [--http URL]      per projection and partition: applied offset, end, lag, rate, state, parked aggregates
+  strata projection retry NAME [--http URL]  replay the parked events of a projection, after a fix`)
+	return exitUsage
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -35,6 +35,7 @@ var suite = []struct {
 	{"ScaleOutWithAStoppedInstance", testScaleOutWithAStoppedInstance},
 	{"SeedReadModel", testSeedReadModel},
 	{"PublishedViewTopic", testPublishedViewTopic},
+	{"Parking", testParking},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -32,6 +32,8 @@ type View struct {
 	Status  func() projections.Status
 	// Indexes are the names of its secondary indexes.
 	Indexes []string
+	// Retry replays the projection's parked events.
+	Retry func(ctx context.Context) (int, error)
 }
 
 // Config configures the API.
@@ -74,6 +76,22 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}/events", a.getEvents)
 	mux.HandleFunc("GET /v1/views/{view}/{key}", a.getViewRow)
 	mux.HandleFunc("GET /v1/views/{view}", a.queryView)
+	mux.HandleFunc("POST /v1/projections/{name}/retry", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := a.Views[r.PathValue("name")]
+		if !ok || v.Retry == nil {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown projection %q", r.PathValue("name")))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+		defer cancel()
+		n, err := v.Retry(ctx)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		st := v.Status()
+		writeJSON(w, http.StatusOK, map[string]any{"unparked": n, "still_parked": st.Parked})
+	})
 	mux.HandleFunc("GET /v1/projections", func(w http.ResponseWriter, r *http.Request) {
 		out := []projections.Status{}
 		for _, name := range sortedViews(a.Views) {

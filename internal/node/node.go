@@ -207,7 +207,7 @@ func Run(ctx context.Context, cfg Config) error {
 		for _, ix := range p.Indexes {
 			indexes = append(indexes, ix.Name)
 		}
-		views[p.Name] = httpapi.View{Name: p.Name, Applied: r.Applied(), Status: r.Status, Indexes: indexes}
+		views[p.Name] = httpapi.View{Name: p.Name, Applied: r.Applied(), Status: r.Status, Indexes: indexes, Retry: r.Retry}
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
