@@ -47,6 +47,12 @@ type RunnerConfig struct {
 	Applied *position.Tracker
 	// Catalog encodes published rows. Default schemas.Default().
 	Catalog *schemas.Catalog
+	// Generation of the view this runner keeps (see Live). A rebuild
+	// writes generation n+1 beside n.
+	Generation int
+	// NoPublish keeps a published view off its topic (a rebuild in
+	// progress).
+	NoPublish bool
 }
 
 // Runner keeps one projection's view up to date.
@@ -72,7 +78,19 @@ type retryResult struct {
 }
 
 // storage is the name the view's keys are stored under.
-func (r *Runner) storage() string { return r.cfg.Projection.Name }
+func (r *Runner) storage() string { return Storage(r.cfg.Projection.Name, r.cfg.Generation) }
+
+// Storage is the name a view's generation is stored under: the view's
+// name for generation 0, name#gen after rebuilds.
+func Storage(view string, gen int) string {
+	if gen == 0 {
+		return view
+	}
+	return view + "#" + strconv.Itoa(gen)
+}
+
+// Storage is the name this runner's rows are stored under.
+func (r *Runner) Storage() string { return r.storage() }
 
 // Retry replays the events of the parked aggregates (after a fix of the
 // projection) and returns how many aggregates it unparked.
@@ -116,6 +134,10 @@ type Status struct {
 	// Parked are the aggregates whose events the projection set aside
 	// after failing to apply one (strata projection retry replays them).
 	Parked []Parked `json:"parked,omitempty"`
+	// Generation is the stored generation of the view (see Live);
+	// Rebuild the progress of a rebuild, when one ran.
+	Generation int            `json:"generation"`
+	Rebuild    *RebuildStatus `json:"rebuild,omitempty"`
 }
 
 // PartitionStatus is how far a view is in one partition.
@@ -150,6 +172,7 @@ func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.status
+	st.Generation = r.cfg.Generation
 	st.Partitions = nil
 	st.Lag = 0
 	for tp, end := range r.ends {
@@ -221,7 +244,7 @@ func (r *Runner) run(ctx context.Context) error {
 		topicAgg[topic] = agg
 		start[topic] = map[int32]kgo.Offset{}
 		for part := int32(0); part < r.cfg.Partitions; part++ {
-			next, err := loadOffset(db, p.Name, topic, part)
+			next, err := loadOffset(db, r.storage(), topic, part)
 			if err != nil {
 				return err
 			}
@@ -242,7 +265,7 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 	defer cl.Close()
 	var pub *publisher
-	if p.Publish {
+	if p.Publish && !r.cfg.NoPublish {
 		pub, err = newPublisher(r.cfg.Opts, r.cfg.Catalog, p, r.cfg.Names.View(p.Name))
 		if err != nil {
 			return err
@@ -350,7 +373,7 @@ func (r *Runner) run(ctx context.Context) error {
 			cl.PauseFetchPartitions(failedNow)
 		}
 		for tp, off := range next {
-			if err := b.Set(offsetKey(p.Name, tp.Topic, tp.Partition), binary.BigEndian.AppendUint64(nil, uint64(off)), nil); err != nil {
+			if err := b.Set(offsetKey(r.storage(), tp.Topic, tp.Partition), binary.BigEndian.AppendUint64(nil, uint64(off)), nil); err != nil {
 				b.Close()
 				return err
 			}
@@ -359,7 +382,7 @@ func (r *Runner) run(ctx context.Context) error {
 		// re-applies and republishes the same rows (the topic is
 		// compacted); the other order could lose an update.
 		if pub != nil {
-			if err := pub.publish(ctx, r.cfg.DB, p.Name, changed); err != nil {
+			if err := pub.publish(ctx, r.cfg.DB, r.storage(), changed); err != nil {
 				b.Close()
 				if ctx.Err() != nil {
 					return nil
@@ -401,7 +424,7 @@ func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record, changed map
 	if err != nil {
 		return &decodeError{err}
 	}
-	tx := &batchTx{b: b, view: r.cfg.Projection.Name, indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed}
+	tx := &batchTx{b: b, view: r.storage(), indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed}
 	for _, ev := range evs {
 		if err := r.cfg.Projection.Apply(tx, ev); err != nil {
 			return err

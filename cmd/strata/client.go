@@ -240,10 +240,82 @@ func runProjection(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return call(ctx, http.MethodPost, *base, "/v1/projections/"+url.PathEscape(pos[0])+"/retry", nil, nil, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "rebuild" {
+		return rebuildProjection(ctx, args[1:], stdout, stderr)
+	}
 	fmt.Fprintln(stderr, `Usage:
-  strata projection status [--http URL]      per projection and partition: applied offset, end, lag, rate, state, parked aggregates
-  strata projection retry NAME [--http URL]  replay the parked events of a projection, after a fix`)
+  strata projection status [--http URL]        per projection and partition: applied offset, end, lag, rate, state, parked aggregates
+  strata projection retry NAME [--http URL]    replay the parked events of a projection, after a fix
+  strata projection rebuild NAME [--http URL]  rebuild a view from offset 0 beside the live one, then swap it in`)
 	return exitUsage
+}
+
+// rebuildProjection starts a rebuild and follows it to the swap, printing
+// progress and ETA.
+func rebuildProjection(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("projection rebuild", flag.ContinueOnError)
+	base := httpFlag(fs)
+	pos, err := parse(fs, args, stderr, "NAME [--http URL]")
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 {
+		return usageError(fs, stderr, "want the projection's NAME")
+	}
+	if code := call(ctx, http.MethodPost, *base, "/v1/projections/"+url.PathEscape(pos[0])+"/rebuild", nil, nil, io.Discard, stderr); code != exitOK {
+		return code
+	}
+	if !strings.Contains(*base, "://") {
+		*base = "http://" + *base
+	}
+	for {
+		var st struct {
+			Projections []struct {
+				Name       string
+				Generation int
+				Rebuild    *struct {
+					Generation     int
+					Applied, Total int64
+					ETA            string
+					Done           bool
+					Error          string
+				}
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*base, "/")+"/v1/projections", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Fprintf(stderr, "strata: %v\n", err)
+			return exitFailure
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "strata: %v\n", err)
+			return exitFailure
+		}
+		for _, p := range st.Projections {
+			if p.Name != pos[0] || p.Rebuild == nil {
+				continue
+			}
+			rb := p.Rebuild
+			switch {
+			case rb.Error != "":
+				fmt.Fprintf(stderr, "rebuild of %s failed: %s\n", p.Name, rb.Error)
+				return exitFailure
+			case rb.Done && p.Generation == rb.Generation:
+				fmt.Fprintf(stdout, "rebuilt %s: generation %d swapped in (%d offsets)\n", p.Name, rb.Generation, rb.Total)
+				return exitOK
+			default:
+				fmt.Fprintf(stderr, "rebuilding %s: %d of %d offsets, ETA %s\n", p.Name, rb.Applied, rb.Total, rb.ETA)
+			}
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return exitFailure
+		}
+	}
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {

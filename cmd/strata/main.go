@@ -38,7 +38,7 @@ func commands() []command {
 		{"get", "AGGREGATE ID [--version N | --as-of RFC3339]", "print an aggregate's state", runGet},
 		{"events", "AGGREGATE ID [--from N]", "print an aggregate's history", runEvents},
 		{"view", "VIEW KEY | VIEW --index I --eq V [--order desc] [--after-last]", "print a row of a view, or query it", runView},
-		{"projection", "status | retry NAME", "the projections' progress (offsets, lag, rate, state, parked), and replaying parked events", runProjection},
+		{"projection", "status | retry NAME | rebuild NAME", "the projections' progress (offsets, lag, rate, state, parked), replaying parked events, blue/green rebuilds", runProjection},
 		{"schema", "check|list|diff|register [flags]", "the schema catalog: the compatibility gate, versions, diffs, registry", runSchema},
 		{"bench", "[--brokers …] [--scenario restore] [--json]", "measure Strata on a broker (embedded by default)", runBench},
 		{"status", "[--http URL]", "print the processors' and projections' status (partitions owned, stopped, why)", runStatus},

@@ -181,6 +181,14 @@ func TestDevAndCLI(t *testing.T) {
 	if code, out, _ := cli(t, "projection", "status", "--http", url); code != 0 || !strings.Contains(out, `"name": "orders"`) || !strings.Contains(out, `"lag"`) {
 		t.Fatalf("projection status: %d %s", code, out)
 	}
+	// A blue/green rebuild of the orders view, followed to the swap.
+	if code, out, errs := cli(t, "projection", "rebuild", "orders", "--http", url); code != 0 || !strings.Contains(out, "generation 1 swapped in") {
+		t.Fatalf("rebuild: %d %s %s", code, out, errs)
+	}
+	code, out, errs = cli(t, "view", "orders", "--index", "customer_id", "--eq", "c-1", "--order", "desc", "--http", url)
+	if code != 0 || strings.Index(out, `"o-2"`) < 0 || strings.Index(out, `"o-2"`) > strings.Index(out, `"o-1"`) {
+		t.Fatalf("the rebuilt view: %d %s %s", code, out, errs)
+	}
 
 	// Data survives a restart of 'strata dev', broker included.
 	stop()

@@ -36,6 +36,7 @@ var suite = []struct {
 	{"SeedReadModel", testSeedReadModel},
 	{"PublishedViewTopic", testPublishedViewTopic},
 	{"Parking", testParking},
+	{"Rebuild", testRebuild},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -27,13 +27,16 @@ const MaxBodyBytes = 1 << 20
 
 // View is a view the API serves.
 type View struct {
-	Name    string
-	Applied *position.Tracker
-	Status  func() projections.Status
+	Name string
+	Live *projections.Live
 	// Indexes are the names of its secondary indexes.
 	Indexes []string
-	// Retry replays the projection's parked events.
-	Retry func(ctx context.Context) (int, error)
+}
+
+// waiter is what waitPosition waits on.
+type waiter struct {
+	name    string
+	applied *position.Tracker
 }
 
 // Config configures the API.
@@ -54,6 +57,9 @@ type Config struct {
 	Ready func() (bool, map[string]string)
 	// Status returns the node's status for /v1/status.
 	Status func() any
+	// BaseContext is the node's lifetime, for work that outlives a
+	// request (a rebuild).
+	BaseContext func() context.Context
 }
 
 type api struct{ Config }
@@ -78,24 +84,37 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/views/{view}", a.queryView)
 	mux.HandleFunc("POST /v1/projections/{name}/retry", func(w http.ResponseWriter, r *http.Request) {
 		v, ok := a.Views[r.PathValue("name")]
-		if !ok || v.Retry == nil {
+		if !ok {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown projection %q", r.PathValue("name")))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 		defer cancel()
-		n, err := v.Retry(ctx)
+		n, err := v.Live.Current().Retry(ctx)
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
-		st := v.Status()
-		writeJSON(w, http.StatusOK, map[string]any{"unparked": n, "still_parked": st.Parked})
+		writeJSON(w, http.StatusOK, map[string]any{"unparked": n, "still_parked": v.Live.Status().Parked})
+	})
+	mux.HandleFunc("POST /v1/projections/{name}/rebuild", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := a.Views[r.PathValue("name")]
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown projection %q", r.PathValue("name")))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		if err := v.Live.Rebuild(a.BaseContext(), ctx); err != nil {
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusAccepted, v.Live.Status())
 	})
 	mux.HandleFunc("GET /v1/projections", func(w http.ResponseWriter, r *http.Request) {
 		out := []projections.Status{}
 		for _, name := range sortedViews(a.Views) {
-			out = append(out, a.Views[name].Status())
+			out = append(out, a.Views[name].Live.Status())
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"projections": out})
 	})
@@ -252,7 +271,7 @@ type AggregateView struct {
 
 func (a *api) getAggregate(w http.ResponseWriter, r *http.Request) {
 	c, id, ok := a.codec(w, r)
-	if !ok || !a.waitPosition(w, r, View{Name: "aggregate state", Applied: a.Applied}) {
+	if !ok || !a.waitPosition(w, r, waiter{"aggregate state", a.Applied}) {
 		return
 	}
 	q := r.URL.Query()
@@ -390,7 +409,7 @@ type EventsPage struct {
 
 func (a *api) getEvents(w http.ResponseWriter, r *http.Request) {
 	c, id, ok := a.codec(w, r)
-	if !ok || !a.waitPosition(w, r, View{Name: "event index", Applied: a.Applied}) {
+	if !ok || !a.waitPosition(w, r, waiter{"event index", a.Applied}) {
 		return
 	}
 	q := r.URL.Query()
@@ -453,7 +472,6 @@ func (a *api) getEvents(w http.ResponseWriter, r *http.Request) {
 func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 	name, key := r.PathValue("view"), r.PathValue("key")
 	v, ok := a.Views[name]
-	v.Name = "view " + name
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown view %q", name))
 		return
@@ -462,11 +480,12 @@ func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "row key: "+err.Error())
 		return
 	}
-	if !a.waitPosition(w, r, v) {
+	cur := v.Live.Current()
+	if !a.waitPosition(w, r, waiter{"view " + name, cur.Applied()}) {
 		return
 	}
 	setLag(w, v)
-	row, found, err := projections.GetRow(a.DB, name, key)
+	row, found, err := projections.GetRow(a.DB, cur.Storage(), key)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -481,9 +500,7 @@ func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 
 // setLag tells, without waiting, how far the view is behind.
 func setLag(w http.ResponseWriter, v View) {
-	if v.Status != nil {
-		w.Header().Set("Strata-View-Lag", strconv.FormatInt(v.Status().Lag, 10))
-	}
+	w.Header().Set("Strata-View-Lag", strconv.FormatInt(v.Live.Status().Lag, 10))
 }
 
 func sortedViews(m map[string]View) []string {
@@ -509,7 +526,6 @@ func (a *api) queryView(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown view %q (views: %s)", name, strings.Join(sortedViews(a.Views), ", ")))
 		return
 	}
-	v.Name = "view " + name
 	q := r.URL.Query()
 	query := projections.Query{Index: q.Get("index"), Eq: q.Get("eq"), Cursor: q.Get("cursor"), Limit: 100}
 	if query.Index != "" && !slices.Contains(v.Indexes, query.Index) {
@@ -536,11 +552,12 @@ func (a *api) queryView(w http.ResponseWriter, r *http.Request) {
 		}
 		query.Limit = n
 	}
-	if !a.waitPosition(w, r, v) {
+	cur := v.Live.Current()
+	if !a.waitPosition(w, r, waiter{"view " + name, cur.Applied()}) {
 		return
 	}
 	setLag(w, v)
-	rows, next, err := query.Run(a.DB, name)
+	rows, next, err := query.Run(a.DB, cur.Storage())
 	if errors.Is(err, projections.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -554,7 +571,7 @@ func (a *api) queryView(w http.ResponseWriter, r *http.Request) {
 
 // waitPosition waits, bounded, until the view applied ?position=TOKEN. It
 // answers the request itself and returns false when it cannot.
-func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v View) bool {
+func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v waiter) bool {
 	tok := r.URL.Query().Get("position")
 	if tok == "" {
 		return true
@@ -566,7 +583,7 @@ func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v View) bool 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.ReadWaitMax)
 	defer cancel()
-	behind := v.Applied.Wait(ctx, pos)
+	behind := v.applied.Wait(ctx, pos)
 	if behind == nil {
 		return true
 	}
@@ -575,7 +592,7 @@ func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v View) bool 
 		total += n
 	}
 	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s has not applied that position after %s: %d offsets behind; retry", v.Name, a.ReadWaitMax, total))
+	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s has not applied that position after %s: %d offsets behind; retry", v.name, a.ReadWaitMax, total))
 	return false
 }
 

@@ -196,20 +196,24 @@ func Run(ctx context.Context, cfg Config) error {
 			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults, SnapshotEvery: cfg.SnapshotEvery, DedupeWindow: cfg.DedupeWindow,
 		})
 	}
-	runners := map[string]*projections.Runner{}
+	runners := map[string]*projections.Live{}
 	views := map[string]httpapi.View{}
 	for _, p := range cfg.Projections {
-		r := projections.NewRunner(projections.RunnerConfig{
+		r, err := projections.NewLive(projections.RunnerConfig{
 			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log, Catalog: cfg.Catalog,
 		})
+		if err != nil {
+			return err
+		}
 		runners[p.Name] = r
 		var indexes []string
 		for _, ix := range p.Indexes {
 			indexes = append(indexes, ix.Name)
 		}
-		views[p.Name] = httpapi.View{Name: p.Name, Applied: r.Applied(), Status: r.Status, Indexes: indexes, Retry: r.Retry}
+		views[p.Name] = httpapi.View{Name: p.Name, Live: r, Indexes: indexes}
 	}
 
+	var baseCtx context.Context // set below, before the server serves
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP listen on %s: %w (pass --http with a free address)", cfg.HTTPAddr, err)
@@ -217,6 +221,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv := &http.Server{
 		Handler: httpapi.Handler(httpapi.Config{
 			Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
+			BaseContext: func() context.Context { return baseCtx },
 			Ready: func() (bool, map[string]string) {
 				ok, why := true, map[string]string{}
 				for name, r := range runners {
@@ -258,6 +263,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	baseCtx = gctx
 	g.Go(func() error { return sender.Run(gctx) })
 	for _, p := range procs {
 		g.Go(func() error { return p.Run(gctx) })
