@@ -287,6 +287,19 @@ func TestCrashAtTheDangerousPoints(t *testing.T) {
 			t.Errorf("%s served as version %d balance %d; the events topic has %d events, history %d, summing to %d",
 				id, agg.Version, agg.State.Balance, versions[id], len(hist.Events), balance[id])
 		}
+		// The view, kept by a projection killed mid-stream with the
+		// process, equals the same recomputation: no event skipped or
+		// applied twice.
+		var row struct{ Balance, Version int }
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			getJSON(t, base+"/v1/views/accounts/"+id, &row)
+			if row.Version == versions[id] {
+				break
+			}
+		}
+		if row.Version != versions[id] || row.Balance != balance[id] {
+			t.Errorf("view accounts/%s = version %d balance %d; the events give version %d balance %d", id, row.Version, row.Balance, versions[id], balance[id])
+		}
 	}
 	t.Logf("%d commands acknowledged across 4 crashes; %d deposits on the topic", len(acked), len(seen))
 }
