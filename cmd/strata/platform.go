@@ -56,6 +56,8 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.IntVar(&n.c.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (-1: broker default)")
 	fs.IntVar(&n.c.SnapshotEvery, "snapshot-every", d.SnapshotEvery, "write an aggregate's snapshot every N of its events")
 	fs.DurationVar(&n.c.DedupeWindow, "dedupe-window", d.DedupeWindow, "how long a command ID is remembered for resends")
+	fs.DurationVar(&n.c.ReadWait, "read-wait", d.ReadWait, "how long a read given ?position= waits for it by default")
+	fs.DurationVar(&n.c.ReadWaitMax, "read-wait-max", d.ReadWaitMax, "the longest ?wait= a read may ask for")
 	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json")
 	fs.StringVar(&n.c.SchemaRegistry.URL, "schema-registry", "", "URL of a Confluent-compatible schema registry to register the schemas in")
@@ -130,6 +132,7 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 	return c, node.Config{
 		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
 		DataDir: c.Data, HTTPAddr: c.HTTP, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
+		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax,
 		Types: builtinTypes, Projections: builtinProjections,
 	}, nil
 }

@@ -39,6 +39,12 @@ type Config struct {
 	SnapshotEvery int `yaml:"snapshot_every"`
 	// DedupeWindow: how long a command ID is remembered. Default 24h.
 	DedupeWindow time.Duration `yaml:"dedupe_window"`
+	// ReadWait: how long a read given a position token waits for it by
+	// default; ReadWaitMax the most a request's ?wait= may ask. Defaults
+	// 5s and 30s: long enough for a busy view, short enough that a stuck
+	// one answers 503 rather than hanging a client.
+	ReadWait    time.Duration `yaml:"read_wait"`
+	ReadWaitMax time.Duration `yaml:"read_wait_max"`
 	// Data is the data directory (state store). Default "strata-data".
 	Data string `yaml:"data"`
 	// HTTP is the API's listen address. Default 127.0.0.1:8080: only
@@ -104,6 +110,8 @@ func Defaults() Config {
 		ReplicationFactor: -1,
 		SnapshotEvery:     100,
 		DedupeWindow:      24 * time.Hour,
+		ReadWait:          5 * time.Second,
+		ReadWaitMax:       30 * time.Second,
 		Data:              "strata-data",
 		HTTP:              "127.0.0.1:8080",
 		Log:               Log{Level: "info", Format: "text"},
@@ -148,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DedupeWindow < time.Second {
 		bad("dedupe_window (--dedupe-window): %s, want at least 1s (e.g. 24h)", c.DedupeWindow)
+	}
+	if c.ReadWait <= 0 || c.ReadWaitMax < c.ReadWait {
+		bad("read_wait (--read-wait) %s and read_wait_max (--read-wait-max) %s: want 0 < read_wait <= read_wait_max", c.ReadWait, c.ReadWaitMax)
 	}
 	if c.Data == "" {
 		bad("data (--data): the data directory is required")

@@ -37,6 +37,7 @@ var suite = []struct {
 	{"PublishedViewTopic", testPublishedViewTopic},
 	{"Parking", testParking},
 	{"Rebuild", testRebuild},
+	{"ReadWaitTimesOut", testReadWaitTimesOut},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -51,8 +51,9 @@ type Config struct {
 	// CommandTimeout bounds how long a POST waits for its result.
 	// Default 10s.
 	CommandTimeout time.Duration
-	// ReadWaitMax bounds how long a read waits for a position. Default 5s.
-	ReadWaitMax time.Duration
+	// ReadWait is how long a read with ?position= waits by default, and
+	// ReadWaitMax the most a ?wait= may ask for. Defaults 5s and 30s.
+	ReadWait, ReadWaitMax time.Duration
 	// Ready reports whether the node is ready, and why not.
 	Ready func() (bool, map[string]string)
 	// Status returns the node's status for /v1/status.
@@ -69,8 +70,11 @@ func Handler(cfg Config) http.Handler {
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 10 * time.Second
 	}
-	if cfg.ReadWaitMax <= 0 {
-		cfg.ReadWaitMax = 5 * time.Second
+	if cfg.ReadWait <= 0 {
+		cfg.ReadWait = 5 * time.Second
+	}
+	if cfg.ReadWaitMax < cfg.ReadWait {
+		cfg.ReadWaitMax = max(30*time.Second, cfg.ReadWait)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -581,7 +585,16 @@ func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v waiter) boo
 		writeError(w, http.StatusBadRequest, err.Error())
 		return false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.ReadWaitMax)
+	wait := a.ReadWait
+	if s := r.URL.Query().Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("wait=%q: want a duration such as 500ms or 2s", s))
+			return false
+		}
+		wait = min(d, a.ReadWaitMax)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	behind := v.applied.Wait(ctx, pos)
 	if behind == nil {
@@ -592,7 +605,7 @@ func (a *api) waitPosition(w http.ResponseWriter, r *http.Request, v waiter) boo
 		total += n
 	}
 	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s has not applied that position after %s: %d offsets behind; retry", v.name, a.ReadWaitMax, total))
+	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s has not applied that position after %s: %d offsets behind; retry", v.name, wait, total))
 	return false
 }
 

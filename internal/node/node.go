@@ -59,6 +59,9 @@ type Config struct {
 	// SnapshotEvery is the processor's snapshot interval, in events of an
 	// aggregate (see processor.Config). Default 100.
 	SnapshotEvery int
+	// ReadWait and ReadWaitMax: how long a read given a position waits
+	// for it by default, and at most (?wait=). Defaults 5s and 30s.
+	ReadWait, ReadWaitMax time.Duration
 	// DedupeWindow is how long command results are kept for resends of
 	// the same command ID (see processor.Config). Default 24h.
 	DedupeWindow time.Duration
@@ -222,6 +225,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Handler: httpapi.Handler(httpapi.Config{
 			Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
 			BaseContext: func() context.Context { return baseCtx },
+			ReadWait:    cfg.ReadWait, ReadWaitMax: cfg.ReadWaitMax,
 			Ready: func() (bool, map[string]string) {
 				ok, why := true, map[string]string{}
 				for name, r := range runners {
