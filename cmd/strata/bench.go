@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -19,7 +20,9 @@ import (
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	brokers := fs.String("brokers", "", "Kafka brokers to measure against (default: an embedded broker in this process)")
-	scenarios := fs.String("scenario", "restore", "comma-separated scenarios: restore")
+	scenarios := fs.String("scenario", "baseline,commands,restore", "comma-separated scenarios: baseline, commands, restore")
+	commands := fs.Int("commands", 200000, "commands: deposits sent after opening --aggregates accounts")
+	baselineN := fs.Int("baseline-records", 500000, "baseline: records per baseline")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario instead of a table")
 	aggregates := fs.Int("aggregates", 100000, "restore: aggregates in the history")
 	events := fs.Int("events", 1000000, "restore: events in the history")
@@ -57,8 +60,35 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		env.Opts = []kgo.Opt{kgo.SeedBrokers(splitList(*brokers)...)}
 	}
 	var results []bench.Result
+	var passthrough float64
 	for _, sc := range splitList(*scenarios) {
 		switch sc {
+		case "baseline":
+			fmt.Fprintf(stderr, "== baselines: %d records each\n", *baselineN)
+			bl, err := bench.RunBaselines(ctx, env, *baselineN)
+			if err != nil {
+				fmt.Fprintf(stderr, "strata bench: baseline: %v\n", err)
+				return exitFailure
+			}
+			passthrough = bl.Passthrough.ThroughputPerS
+			results = append(results, bl.Produce, bl.Passthrough, bl.IntoPebble)
+		case "commands":
+			for _, rate := range []int{0, 10000} {
+				n := *commands
+				if rate > 0 {
+					n = min(n, 5*rate) // five seconds at the fixed rate
+				}
+				fmt.Fprintf(stderr, "== commands: %d accounts opened, then %d deposits, rate %d/s (0: max)\n", *aggregates, n, rate)
+				r, err := bench.Commands(ctx, env, bench.CommandsConfig{Aggregates: *aggregates, Commands: n, Rate: rate})
+				if err != nil {
+					fmt.Fprintf(stderr, "strata bench: commands: %v\n", err)
+					return exitFailure
+				}
+				if passthrough > 0 && rate == 0 {
+					r.BaselinePerS, r.Ratio = passthrough, r.ThroughputPerS/passthrough
+				}
+				results = append(results, r)
+			}
 		case "restore":
 			for _, s := range splitList(*snapshotEvery) {
 				var every int
@@ -74,7 +104,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				results = append(results, r)
 			}
 		default:
-			return usageError(fs, stderr, "unknown scenario %q (known: restore)", sc)
+			return usageError(fs, stderr, "unknown scenario %q (known: baseline, commands, restore)", sc)
 		}
 	}
 	if *asJSON {
@@ -85,13 +115,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tSECONDS\tTHROUGHPUT/s\tDETAILS")
+	fmt.Fprintln(tw, "SCENARIO\tSECONDS\tTHROUGHPUT/s\tP50 ms\tP99 ms\tRATIO\tDETAILS")
 	for _, r := range results {
 		var extra []string
 		for k, v := range r.Extra {
 			extra = append(extra, fmt.Sprintf("%s=%v", k, v))
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%s\n", r.Name, r.Seconds, r.ThroughputPerS, strings.Join(extra, " "))
+		sort.Strings(extra)
+		ratio := ""
+		if r.Ratio > 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.1f\t%.1f\t%s\t%s\n", r.Name, r.Seconds, r.ThroughputPerS, r.P50ms, r.P99ms, ratio, strings.Join(extra, " "))
 	}
 	_ = tw.Flush()
 	return exitOK

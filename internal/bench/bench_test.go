@@ -30,3 +30,32 @@ func TestRestoreScenario(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselinesAndCommands runs the baselines and the commands scenario
+// small: every command gets its result, and figures are reported.
+func TestBaselinesAndCommands(t *testing.T) {
+	c, addr, err := devbroker.Start(devbroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env := Env{Opts: []kgo.Opt{kgo.SeedBrokers(addr)}, Partitions: 4}
+	bl, err := RunBaselines(ctx, env, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Result{bl.Produce, bl.Passthrough, bl.IntoPebble} {
+		if r.ThroughputPerS <= 0 {
+			t.Fatalf("baseline %s: %+v", r.Name, r)
+		}
+	}
+	r, err := Commands(ctx, env, CommandsConfig{Aggregates: 200, Commands: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ThroughputPerS <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.Extra["commands"] != 1200 {
+		t.Fatalf("commands: %+v", r)
+	}
+}
