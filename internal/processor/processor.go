@@ -496,7 +496,7 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	produceMu.Lock()
 	perr := produceErr
 	produceMu.Unlock()
-	if perr == nil {
+	if perr == nil && p.cfg.Faults.BeforeCommit != nil {
 		// Flush so the hook sees every record produced, then decide.
 		if err := sess.Client().Flush(tctx); err != nil {
 			perr = err
