@@ -8,8 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
+	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/aggregates/account"
+	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/node"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -55,4 +60,60 @@ func (e *Env) deleteTopics(ns string, topics ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+}
+
+// accountTopics creates the account topics of namespace ns and returns a
+// function that deletes them.
+func (e *Env) accountTopics(ctx context.Context, ns string) (func(), error) {
+	names := kafka.Names{Namespace: ns}
+	cl, err := kgo.NewClient(e.Opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	specs := names.AggregateTopics(account.Name, e.Partitions)
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), -1, specs); err != nil {
+		return nil, err
+	}
+	var topics []string
+	for _, s := range specs {
+		topics = append(topics, s.Name)
+	}
+	return func() { e.deleteTopics(ns, topics...) }, nil
+}
+
+// runningNode is a node started by a scenario, on an empty data directory.
+type runningNode struct {
+	url  string
+	stop func() error
+}
+
+// startNode starts a node of the account aggregate on namespace ns; cfg
+// may set SnapshotEvery and the like.
+func (e *Env) startNode(ctx context.Context, ns string, cfg node.Config) (*runningNode, error) {
+	dir, err := os.MkdirTemp("", "strata-bench-node")
+	if err != nil {
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	cfg.Opts, cfg.Namespace, cfg.Partitions, cfg.DataDir, cfg.HTTPAddr = e.Opts, ns, e.Partitions, dir, "127.0.0.1:0"
+	cfg.Types = []aggregates.Type{account.Type}
+	cfg.OnReady = func(url string) { ready <- url }
+	go func() { done <- node.Run(nctx, cfg) }()
+	stop := func() error {
+		cancel()
+		err := <-done
+		os.RemoveAll(dir)
+		return err
+	}
+	select {
+	case url := <-ready:
+		return &runningNode{url: url, stop: stop}, nil
+	case err := <-done:
+		cancel()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("node: %w", err)
+	}
 }

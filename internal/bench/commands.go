@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/node"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -38,42 +35,16 @@ func Commands(ctx context.Context, env Env, cc CommandsConfig) (Result, error) {
 		name = fmt.Sprintf("commands (%d/s)", cc.Rate)
 	}
 	res := Result{Name: name}
-	adm, err := kgo.NewClient(env.Opts...)
+	dropTopics, err := env.accountTopics(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	defer adm.Close()
-	specs := names.AggregateTopics(account.Name, env.Partitions)
-	if err := kafka.EnsureTopics(ctx, kadm.NewClient(adm), -1, specs); err != nil {
-		return res, err
-	}
-	var topics []string
-	for _, s := range specs {
-		topics = append(topics, s.Name)
-	}
-	defer env.deleteTopics(ns, topics...)
-
-	dir, err := os.MkdirTemp("", "strata-bench-commands")
+	defer dropTopics()
+	n, err := env.startNode(ctx, ns, node.Config{})
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	nctx, stop := context.WithCancel(ctx)
-	defer stop()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- node.Run(nctx, node.Config{
-			Opts: env.Opts, Namespace: ns, Partitions: env.Partitions, DataDir: dir, HTTPAddr: "127.0.0.1:0",
-			Types: []aggregates.Type{account.Type}, OnReady: func(url string) { ready <- url },
-		})
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		return res, fmt.Errorf("node: %w", err)
-	}
-	defer func() { stop(); <-done }()
+	defer func() { _ = n.stop() }()
 
 	total := cc.Aggregates + cc.Commands
 	sent := make([]int64, total) // unix nanos at produce, by command number

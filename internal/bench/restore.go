@@ -5,18 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/node"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/schemas"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -36,20 +33,11 @@ func Restore(ctx context.Context, env Env, rc RestoreConfig) (Result, error) {
 	ns := namespace()
 	names := kafka.Names{Namespace: ns}
 	res := Result{Name: fmt.Sprintf("restore (snapshot every %d)", rc.SnapshotEvery)}
-	adm, err := kgo.NewClient(env.Opts...)
+	dropTopics, err := env.accountTopics(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	defer adm.Close()
-	specs := names.AggregateTopics(account.Name, env.Partitions)
-	if err := kafka.EnsureTopics(ctx, kadm.NewClient(adm), -1, specs); err != nil {
-		return res, err
-	}
-	var topics []string
-	for _, s := range specs {
-		topics = append(topics, s.Name)
-	}
-	defer env.deleteTopics(ns, topics...)
+	defer dropTopics()
 
 	t0 := time.Now()
 	end, err := writeHistory(ctx, env, names, rc)
@@ -58,29 +46,12 @@ func Restore(ctx context.Context, env Env, rc RestoreConfig) (Result, error) {
 	}
 	env.progress("wrote %d events and their snapshots for %d aggregates in %s", rc.Events, rc.Aggregates, time.Since(t0).Round(time.Millisecond))
 
-	dir, err := os.MkdirTemp("", "strata-bench-restore")
+	start := time.Now()
+	n, err := env.startNode(ctx, ns, node.Config{SnapshotEvery: rc.SnapshotEvery})
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	nctx, stop := context.WithCancel(ctx)
-	defer stop()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() {
-		done <- node.Run(nctx, node.Config{
-			Opts: env.Opts, Namespace: ns, Partitions: env.Partitions, DataDir: dir, HTTPAddr: "127.0.0.1:0",
-			Types: []aggregates.Type{account.Type}, SnapshotEvery: rc.SnapshotEvery,
-			OnReady: func(url string) { ready <- url },
-		})
-	}()
-	var url string
-	select {
-	case url = <-ready:
-	case err := <-done:
-		return res, fmt.Errorf("node: %w", err)
-	}
+	url := n.url
 	// Caught up when the state applied the last event of every partition.
 	tok := end.Token()
 	last := time.Now()
@@ -101,8 +72,7 @@ func Restore(ctx context.Context, env Env, rc RestoreConfig) (Result, error) {
 		}
 	}
 	took := time.Since(start)
-	stop()
-	if err := <-done; err != nil {
+	if err := n.stop(); err != nil {
 		return res, err
 	}
 	res.Seconds = took.Seconds()
