@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -148,7 +147,6 @@ func intoPebble(ctx context.Context, env Env, in string, n int) (Result, error) 
 	defer cl.Close()
 	start := time.Now()
 	done := 0
-	var mu sync.Mutex
 	for done < n {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -159,11 +157,9 @@ func intoPebble(ctx context.Context, env Env, in string, n int) (Result, error) 
 			k := binary.BigEndian.AppendUint64(append([]byte(nil), r.Key...), uint64(r.Offset))
 			_ = b.Set(k, r.Value, nil)
 			done++
-			if b.Len() > 8<<20 {
-				mu.Lock()
+			if b.Len() > 8<<20 { // keep batches ordinary, as the processor does
 				_ = db.Commit(b)
 				b = db.NewBatch()
-				mu.Unlock()
 			}
 		})
 		if err := db.Commit(b); err != nil {

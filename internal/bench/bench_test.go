@@ -9,17 +9,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestRestoreScenario runs the restore scenario small: it must write the
-// history, restore it into a cold node and report figures.
-func TestRestoreScenario(t *testing.T) {
+// embedded returns an Env on a fresh embedded broker and a context bounded
+// for a small scenario.
+func embedded(t *testing.T) (context.Context, Env) {
+	t.Helper()
 	c, addr, err := devbroker.Start(devbroker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	env := Env{Opts: []kgo.Opt{kgo.SeedBrokers(addr)}, Partitions: 4}
+	t.Cleanup(cancel)
+	return ctx, Env{Opts: []kgo.Opt{kgo.SeedBrokers(addr)}, Partitions: 4}
+}
+
+// TestRestoreScenario runs the restore scenario small: it must write the
+// history, restore it into a cold node and report figures.
+func TestRestoreScenario(t *testing.T) {
+	ctx, env := embedded(t)
 	for _, every := range []int{2, 100} {
 		r, err := Restore(ctx, env, RestoreConfig{Aggregates: 500, Events: 3000, SnapshotEvery: every})
 		if err != nil {
@@ -34,14 +41,7 @@ func TestRestoreScenario(t *testing.T) {
 // TestBaselinesAndCommands runs the baselines and the commands scenario
 // small: every command gets its result, and figures are reported.
 func TestBaselinesAndCommands(t *testing.T) {
-	c, addr, err := devbroker.Start(devbroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	env := Env{Opts: []kgo.Opt{kgo.SeedBrokers(addr)}, Partitions: 4}
+	ctx, env := embedded(t)
 	bl, err := RunBaselines(ctx, env, 5000)
 	if err != nil {
 		t.Fatal(err)

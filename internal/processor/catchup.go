@@ -146,10 +146,6 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 			delete(toRead, part)
 		}
 		if time.Since(lastReport) > 2*time.Second {
-			read := int64(0)
-			for part, next := range w.checkpoints {
-				read += next - from[part]
-			}
 			log.Info("catching up", "events", applied, "of_offsets", total, "elapsed", time.Since(start).Round(time.Second))
 			lastReport = time.Now()
 		}

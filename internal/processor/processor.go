@@ -217,14 +217,6 @@ func New(cfg Config) *Processor {
 	}
 }
 
-// Owns reports whether this process currently owns commands partition p and
-// has caught it up, so that its Pebble state for p is authoritative.
-func (p *Processor) Owns(partition int32) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.owned[partition] && !p.pending[partition] && p.failed[partition] == ""
-}
-
 // Run processes commands until ctx ends. It returns nil on a clean stop and
 // an error when it cannot continue safely (Pebble failed, the events topic
 // holds a record this build cannot read).
