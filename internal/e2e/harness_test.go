@@ -256,3 +256,14 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return strings.TrimSpace(buf.String())
 }
+
+// eventually checks cond every 50ms until it holds, and fails the test with
+// what() when it does not within timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, what())
+		}
+	}
+}

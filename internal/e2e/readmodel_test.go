@@ -108,23 +108,17 @@ func testSeedReadModel(t *testing.T, b *broker) {
 			Lag   int
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, func() bool {
+		st.Projections = nil
 		s.do(t, "GET", "/v1/projections", "", &st)
-		lagging := len(st.Projections) != 3
+		caughtUp := len(st.Projections) == 3
 		for _, p := range st.Projections {
 			if p.State != "running" || p.Lag != 0 {
-				lagging = true
+				caughtUp = false
 			}
 		}
-		if !lagging {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("projections not caught up with lag 0: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return caughtUp
+	}, func() string { return fmt.Sprintf("projections not caught up with lag 0: %+v", st) })
 	// Bad queries.
 	for url, want := range map[string]string{
 		"/v1/views/orders?index=status&eq=x": `no index "status"`,

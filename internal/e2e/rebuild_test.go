@@ -39,24 +39,16 @@ func testRebuild(t *testing.T, b *broker) {
 			Rebuild    *struct{ Done bool }
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, 30*time.Second, func() bool {
 		st.Projections = nil
 		s.do(t, "GET", "/v1/projections", "", &st)
-		done := false
 		for _, p := range st.Projections {
 			if p.Name == "accounts" && p.Generation == 1 && p.Rebuild != nil && p.Rebuild.Done {
-				done = true
+				return true
 			}
 		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rebuild not swapped in within 30s: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, func() string { return fmt.Sprintf("rebuild not swapped in: %+v", st) })
 	if n := count(); n != 30 {
 		t.Fatalf("%d rows after the swap", n)
 	}
