@@ -61,6 +61,15 @@ type Config struct {
 	// BaseContext is the node's lifetime, for work that outlives a
 	// request (a rebuild).
 	BaseContext func() context.Context
+	// Tokens, when they hold any, are required as "Authorization: Bearer
+	// TOKEN" on every route but /healthz and /readyz; a read-only token
+	// may only GET. Default nil: no authentication, which is why the
+	// node listens on 127.0.0.1 unless told otherwise.
+	Tokens *Tokens
+	// WriteTimeout bounds the writing of an answer once it starts, so a
+	// client that reads slowly cannot hold a connection. Default 30s:
+	// ample for the largest page (10,000 events) on a slow link.
+	WriteTimeout time.Duration
 }
 
 type api struct{ Config }
@@ -78,6 +87,9 @@ func Handler(cfg Config) http.Handler {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
 	}
 	a := &api{cfg}
 	mux := http.NewServeMux()
@@ -133,7 +145,11 @@ func Handler(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	return jsonErrors{mux}
+	var h http.Handler = jsonErrors{mux}
+	if cfg.Tokens.Len() > 0 {
+		h = authenticate{tokens: cfg.Tokens, next: h}
+	}
+	return writeDeadline{d: cfg.WriteTimeout, next: h}
 }
 
 // jsonErrors answers requests that match no route in JSON like every other
