@@ -36,6 +36,10 @@ type Env struct {
 	Opts       []kgo.Opt // connect to the broker
 	Partitions int32
 	Progress   io.Writer // human progress lines
+	// Brokers are the broker addresses, and Exec the strata binary: the
+	// memory scenario runs `Exec serve --brokers …` in its own process.
+	Brokers []string
+	Exec    string
 }
 
 func (e *Env) progress(format string, args ...any) {

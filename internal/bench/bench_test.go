@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +59,71 @@ func TestBaselinesAndCommands(t *testing.T) {
 	}
 	if r.ThroughputPerS <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.Extra["commands"] != 1200 {
 		t.Fatalf("commands: %+v", r)
+	}
+}
+
+// TestHTTPScenario: every posted command is answered 200, at a fixed rate
+// and at the maximum, and the figures are reported.
+func TestHTTPScenario(t *testing.T) {
+	ctx, env := embedded(t)
+	for _, rate := range []int{500, 0} {
+		r, err := HTTP(ctx, env, HTTPConfig{Aggregates: 50, Commands: 600, Clients: 8, Rate: rate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ThroughputPerS <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.Extra["commands"] != 600 {
+			t.Fatalf("http at %d/s: %+v", rate, r)
+		}
+		// At a fixed rate the run lasts at least as long as the schedule.
+		if rate > 0 && r.Seconds < float64(600-1)/float64(rate) {
+			t.Fatalf("http at %d/s took %.2f s, less than its schedule", rate, r.Seconds)
+		}
+	}
+}
+
+// TestProjectionScenario: the view catches up with the whole history.
+func TestProjectionScenario(t *testing.T) {
+	ctx, env := embedded(t)
+	r, err := Projection(ctx, env, ProjectionConfig{Aggregates: 300, Events: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ThroughputPerS <= 0 || r.Extra["events"] != 3000 {
+		t.Fatalf("figures: %+v", r)
+	}
+}
+
+// TestLoadScenario: the aggregate reaches its last version, and loading it
+// from a snapshot replays fewer events than from the start.
+func TestLoadScenario(t *testing.T) {
+	ctx, env := embedded(t)
+	for _, every := range []int{10, -1} {
+		r, err := Load(ctx, env, LoadConfig{Events: 300, SnapshotEvery: every, Loads: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.P50ms <= 0 || r.P99ms < r.P50ms || r.Extra["events"] != 300 {
+			t.Fatalf("snapshot every %d: %+v", every, r)
+		}
+	}
+}
+
+// TestMemoryNeedsTheBinary: without a strata binary to run, the memory
+// scenario says so instead of measuring the wrong process.
+func TestMemoryNeedsTheBinary(t *testing.T) {
+	ctx, env := embedded(t)
+	_, err := Memory(ctx, env, CommandsConfig{Aggregates: 1})
+	if err == nil || !strings.Contains(err.Error(), "strata binary") {
+		t.Fatalf("err = %v, want one asking for the strata binary", err)
+	}
+}
+
+func TestRSS(t *testing.T) {
+	now, peak, err := rss(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if now <= 0 || peak < now {
+		t.Fatalf("rss now %.1f MB, peak %.1f MB", now, peak)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +28,6 @@ type CommandsConfig struct {
 // and the latency from produce to the result being consumed.
 func Commands(ctx context.Context, env Env, cc CommandsConfig) (Result, error) {
 	ns := namespace()
-	names := kafka.Names{Namespace: ns}
 	name := "commands (max rate)"
 	if cc.Rate > 0 {
 		name = fmt.Sprintf("commands (%d/s)", cc.Rate)
@@ -45,21 +43,47 @@ func Commands(ctx context.Context, env Env, cc CommandsConfig) (Result, error) {
 		return res, err
 	}
 	defer func() { _ = n.stop() }()
+	d, err := drive(ctx, env, kafka.Names{Namespace: ns}, cc)
+	if err != nil {
+		return res, err
+	}
+	d.fill(&res)
+	res.Extra = map[string]any{"commands": d.total, "aggregates": cc.Aggregates}
+	return res, nil
+}
 
+// driven is what drive measured.
+type driven struct {
+	total int
+	took  time.Duration
+	lat   []float64 // milliseconds from produce to result, sorted
+}
+
+func (d driven) fill(r *Result) {
+	r.Seconds = d.took.Seconds()
+	r.ThroughputPerS = float64(d.total) / d.took.Seconds()
+	r.P50ms, r.P99ms = pct(d.lat, 0.50), pct(d.lat, 0.99)
+}
+
+// drive produces cc's commands (openings, then deposits to random
+// accounts) to the account commands topic of names and waits for every
+// result, as a Kafka client of Strata would.
+func drive(ctx context.Context, env Env, names kafka.Names, cc CommandsConfig) (driven, error) {
 	total := cc.Aggregates + cc.Commands
+	d := driven{total: total}
 	sent := make([]int64, total) // unix nanos at produce, by command number
 	lat := make([]float64, 0, total)
-	var latMu sync.Mutex
 	results, err := kgo.NewClient(append(append([]kgo.Opt(nil), env.Opts...),
 		kgo.ConsumeTopics(names.Results(account.Name)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
-		return res, err
+		return d, err
 	}
 	defer results.Close()
 	var got atomic.Int64
 	allIn := make(chan struct{})
 	go func() {
+		defer close(allIn)
 		seen := make([]bool, total)
 		for got.Load() < int64(total) {
 			fs := results.PollFetches(ctx)
@@ -73,19 +97,16 @@ func Commands(ctx context.Context, env Env, cc CommandsConfig) (Result, error) {
 					return
 				}
 				seen[i] = true
-				latMu.Lock()
 				lat = append(lat, float64(now-atomic.LoadInt64(&sent[i]))/1e6)
-				latMu.Unlock()
 				got.Add(1)
 			})
 		}
-		close(allIn)
 	}()
 
 	prod, err := kgo.NewClient(append(append([]kgo.Opt(nil), env.Opts...), kgo.DefaultProduceTopic(names.Commands(account.Name)),
 		kgo.MaxBufferedRecords(100000), kgo.ProducerLinger(time.Millisecond))...)
 	if err != nil {
-		return res, err
+		return d, err
 	}
 	defer prod.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -118,36 +139,29 @@ func Commands(ctx context.Context, env Env, cc CommandsConfig) (Result, error) {
 		}
 	}
 	if err := prod.Flush(ctx); err != nil {
-		return res, err
+		return d, err
 	}
 	if e, ok := perr.Load().(error); ok {
-		return res, e
+		return d, e
 	}
-	last := time.Now()
-	for {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for waiting := true; waiting; {
 		select {
 		case <-allIn:
-		case <-time.After(2 * time.Second):
-			if time.Since(last) > 2*time.Second {
-				env.progress("commands: %d of %d results", got.Load(), total)
-				last = time.Now()
-			}
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			continue
+			waiting = false
+		case <-tick.C:
+			env.progress("commands: %d of %d results", got.Load(), total)
 		}
-		break
 	}
-	took := time.Since(start)
-	latMu.Lock()
+	if ctx.Err() != nil {
+		return d, ctx.Err()
+	}
+	d.took = time.Since(start)
+	// allIn is closed: the consumer goroutine is done with lat.
 	slices.Sort(lat)
-	latMu.Unlock()
-	res.Seconds = took.Seconds()
-	res.ThroughputPerS = float64(total) / took.Seconds()
-	res.P50ms, res.P99ms = pct(lat, 0.50), pct(lat, 0.99)
-	res.Extra = map[string]any{"commands": total, "aggregates": cc.Aggregates}
-	return res, nil
+	d.lat = lat
+	return d, nil
 }
 
 func pct(sorted []float64, p float64) float64 {
