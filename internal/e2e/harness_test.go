@@ -22,6 +22,7 @@ import (
 	"github.com/strata-es/strata/aggregates/account"
 	"github.com/strata-es/strata/aggregates/order"
 	"github.com/strata-es/strata/internal/devbroker"
+	"github.com/strata-es/strata/internal/httpapi"
 	"github.com/strata-es/strata/internal/node"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/projections"
@@ -117,13 +118,15 @@ type server struct {
 }
 
 type nodeOpts struct {
-	ns             string
-	dataDir        string
-	commandTimeout time.Duration
-	catalog        *schemas.Catalog // nil: the built-in one
-	snapshotEvery  int
-	dedupeWindow   time.Duration
-	projections    []projections.Projection // nil: the built-in views
+	ns                string
+	dataDir           string
+	commandTimeout    time.Duration
+	catalog           *schemas.Catalog // nil: the built-in one
+	snapshotEvery     int
+	dedupeWindow      time.Duration
+	projections       []projections.Projection // nil: the built-in views
+	tokens            *httpapi.Tokens          // nil: no authentication
+	readHeaderTimeout time.Duration            // 0: the node's default
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -138,20 +141,22 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 	s := &server{cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		s.done <- node.Run(ctx, node.Config{
-			Opts:           b.opts(),
-			Namespace:      o.ns,
-			Partitions:     4,
-			DataDir:        o.dataDir,
-			HTTPAddr:       "127.0.0.1:0",
-			Types:          []aggregates.Type{account.Type, order.Type},
-			Projections:    o.views(),
-			OnReady:        func(url string) { ready <- url },
-			Log:            testLogger(),
-			Faults:         faults,
-			CommandTimeout: o.commandTimeout,
-			Catalog:        o.catalog,
-			SnapshotEvery:  o.snapshotEvery,
-			DedupeWindow:   o.dedupeWindow,
+			Opts:              b.opts(),
+			Namespace:         o.ns,
+			Partitions:        4,
+			DataDir:           o.dataDir,
+			HTTPAddr:          "127.0.0.1:0",
+			Types:             []aggregates.Type{account.Type, order.Type},
+			Projections:       o.views(),
+			OnReady:           func(url string) { ready <- url },
+			Log:               testLogger(),
+			Faults:            faults,
+			CommandTimeout:    o.commandTimeout,
+			Catalog:           o.catalog,
+			SnapshotEvery:     o.snapshotEvery,
+			DedupeWindow:      o.dedupeWindow,
+			Tokens:            o.tokens,
+			ReadHeaderTimeout: o.readHeaderTimeout,
 		})
 	}()
 	select {

@@ -38,6 +38,7 @@ var suite = []struct {
 	{"Parking", testParking},
 	{"Rebuild", testRebuild},
 	{"ReadWaitTimesOut", testReadWaitTimesOut},
+	{"AuthAndSlowClients", testAuthAndSlowClients},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -46,9 +46,19 @@ type Config struct {
 	ReplicationFactor int16
 	// DataDir holds the state store and the instance ID.
 	DataDir string
-	// HTTPAddr is where the API listens. Default 127.0.0.1:8080.
+	// HTTPAddr is where the API listens. Default 127.0.0.1:8080: only
+	// this machine can reach it, the safe default for an API that has no
+	// authentication unless Tokens are given.
 	HTTPAddr string
-	Log      *slog.Logger
+	// Tokens, when they hold any, are the bearer tokens the API requires
+	// on every route but /healthz and /readyz (see httpapi.Tokens).
+	// Default nil: no authentication.
+	Tokens *httpapi.Tokens
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers. Default 10s: far more than any real client needs, and a
+	// slow one (slowloris) cannot hold a connection for longer.
+	ReadHeaderTimeout time.Duration
+	Log               *slog.Logger
 
 	Types       []aggregates.Type
 	Projections []projections.Projection
@@ -85,6 +95,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -221,50 +234,45 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("HTTP listen on %s: %w (pass --http with a free address)", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{
-		Handler: httpapi.Handler(httpapi.Config{
-			Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
-			BaseContext: func() context.Context { return baseCtx },
-			ReadWait:    cfg.ReadWait, ReadWaitMax: cfg.ReadWaitMax,
-			Ready: func() (bool, map[string]string) {
-				ok, why := true, map[string]string{}
-				for name, r := range runners {
-					st := r.Status()
-					why["projection "+name] = st.State
-					if st.State != "running" || len(st.Failed) > 0 {
-						ok = false
-						if st.Error != "" {
-							why["projection "+name] += ": " + st.Error
-						}
-						if len(st.Failed) > 0 {
-							why["projection "+name] += fmt.Sprintf(": %d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
-						}
+	srv := newServer(cfg, httpapi.Handler(httpapi.Config{
+		Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
+		Tokens:      cfg.Tokens,
+		BaseContext: func() context.Context { return baseCtx },
+		ReadWait:    cfg.ReadWait, ReadWaitMax: cfg.ReadWaitMax,
+		Ready: func() (bool, map[string]string) {
+			ok, why := true, map[string]string{}
+			for name, r := range runners {
+				st := r.Status()
+				why["projection "+name] = st.State
+				if st.State != "running" || len(st.Failed) > 0 {
+					ok = false
+					if st.Error != "" {
+						why["projection "+name] += ": " + st.Error
+					}
+					if len(st.Failed) > 0 {
+						why["projection "+name] += fmt.Sprintf(": %d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
 					}
 				}
-				for name, p := range procs {
-					if st := p.Status(); len(st.Failed) > 0 {
-						ok = false
-						why["processor "+name] = fmt.Sprintf("%d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
-					}
+			}
+			for name, p := range procs {
+				if st := p.Status(); len(st.Failed) > 0 {
+					ok = false
+					why["processor "+name] = fmt.Sprintf("%d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
 				}
-				return ok, why
-			},
-			Status: func() any {
-				st := NodeStatus{Instance: instanceID, Namespace: cfg.Namespace}
-				for _, t := range cfg.Types {
-					st.Processors = append(st.Processors, procs[t.Name()].Status())
-				}
-				for _, p := range cfg.Projections {
-					st.Projections = append(st.Projections, runners[p.Name].Status())
-				}
-				return st
-			},
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+			}
+			return ok, why
+		},
+		Status: func() any {
+			st := NodeStatus{Instance: instanceID, Namespace: cfg.Namespace}
+			for _, t := range cfg.Types {
+				st.Processors = append(st.Processors, procs[t.Name()].Status())
+			}
+			for _, p := range cfg.Projections {
+				st.Projections = append(st.Projections, runners[p.Name].Status())
+			}
+			return st
+		},
+	}))
 
 	g, gctx := errgroup.WithContext(ctx)
 	baseCtx = gctx
@@ -295,7 +303,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return srv.Shutdown(sctx)
 	})
 	url := "http://" + ln.Addr().String()
-	log.Info("strata serving", "http", url, "instance", instanceID, "data", cfg.DataDir)
+	log.Info("strata serving", "http", url, "instance", instanceID, "data", cfg.DataDir, "auth", authSummary(cfg.Tokens))
+	if cfg.Tokens.Len() == 0 && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
+		log.Warn("the HTTP API listens beyond this machine without authentication: anyone who can reach it can send commands; give it tokens (--auth-token-file)", "http", url)
+	}
 	if cfg.OnReady != nil {
 		cfg.OnReady(url)
 	}
@@ -305,6 +316,35 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// newServer returns the API's server, with limits that keep slow or
+// hostile clients from holding connections: the headers must arrive
+// within ReadHeaderTimeout and the whole request within ReadTimeout (a
+// body is at most httpapi.MaxBodyBytes); an idle kept-alive connection is
+// closed after IdleTimeout. The handler bounds the writing of each answer
+// (httpapi.Config.WriteTimeout); there is no server WriteTimeout because
+// it would count the waits a handler is allowed before answering.
+func newServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       max(30*time.Second, cfg.ReadHeaderTimeout),
+		IdleTimeout:       2 * time.Minute,
+		// Ample for a bearer token and the usual headers; the default
+		// is 1 MiB.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
+	}
+}
+
+// authSummary says whether the API requires tokens, and how many of each
+// role, never what they are.
+func authSummary(t *httpapi.Tokens) string {
+	if t.Len() == 0 {
+		return "off (no tokens: every route is open to whoever can reach the address)"
+	}
+	return fmt.Sprintf("bearer tokens (%d read-write, %d read-only)", t.Count(httpapi.ReadWrite), t.Count(httpapi.ReadOnly))
 }
 
 // NodeStatus is the answer of GET /v1/status.
