@@ -6,7 +6,7 @@ KAFKA_NODES ?= 1
 # Where `make kafka-up` writes the bootstrap address of the local cluster.
 KAFKA_STATE ?= $(or $(STRATA_KAFKA_STATE),/tmp/strata-kafka)
 
-.PHONY: all build run test test-short vet fmt-check schema-check fuzz test-kafka bench bench-kafka up down clean
+.PHONY: all build run test test-short vet fmt-check schema-check fuzz test-kafka bench bench-kafka bench-micro up down clean
 
 all: build
 
@@ -80,6 +80,11 @@ bench-kafka: build
 	@set -e; $(MAKE) --no-print-directory kafka-up KAFKA_NODES=1; \
 	status=0; ./$(BIN) bench --brokers $$(cat $(KAFKA_STATE)/bootstrap) $(ARGS) || status=$$?; \
 	$(MAKE) --no-print-directory kafka-down; exit $$status
+
+## bench-micro: the go test micro-benchmarks of the hot paths (Avro encode and
+## decode, upcasting, Decide/Evolve, the state store), no broker
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:
 	rm -rf bin .strata

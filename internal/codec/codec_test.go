@@ -9,7 +9,7 @@ import (
 	"github.com/strata-es/strata/schemas"
 )
 
-func old(t *testing.T, cat *schemas.Catalog, subject string, n int, data map[string]any) []byte {
+func old(t testing.TB, cat *schemas.Catalog, subject string, n int, data map[string]any) []byte {
 	t.Helper()
 	s, ok := cat.Subject(subject)
 	if !ok {
