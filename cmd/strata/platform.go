@@ -17,6 +17,7 @@ import (
 	"github.com/strata-es/strata/aggregates/order"
 	"github.com/strata-es/strata/internal/config"
 	"github.com/strata-es/strata/internal/devbroker"
+	"github.com/strata-es/strata/internal/httpapi"
 	"github.com/strata-es/strata/internal/node"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/registry"
@@ -51,6 +52,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&n.configPath, "config", "", "YAML config file (flags override it; see README)")
 	fs.StringVar(&n.c.Data, "data", d.Data, "data directory (state store; for dev also the embedded broker's log)")
 	fs.StringVar(&n.c.HTTP, "http", d.HTTP, "address the HTTP API listens on")
+	fs.StringVar(&n.c.AuthTokenFile, "auth-token-file", "", "file of the bearer tokens the HTTP API requires, one per line: TOKEN, read-write TOKEN or read-only TOKEN (none: no authentication)")
 	fs.StringVar(&n.c.Namespace, "namespace", d.Namespace, "topic namespace: topics are NAMESPACE.AGGREGATE.events etc.")
 	fs.IntVar(&n.c.Partitions, "partitions", d.Partitions, "partitions of the topics Strata creates (must match existing ones)")
 	fs.IntVar(&n.c.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (-1: broker default)")
@@ -129,9 +131,18 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 	if err != nil {
 		return c, node.Config{}, err
 	}
+	var tokens *httpapi.Tokens
+	if c.AuthTokenFile != "" {
+		if tokens, err = httpapi.LoadTokens(c.AuthTokenFile); err != nil {
+			return c, node.Config{}, err
+		}
+		if tokens.Len() == 0 {
+			log.Warn("the auth token file holds no tokens: the HTTP API requires none", "file", c.AuthTokenFile)
+		}
+	}
 	return c, node.Config{
 		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
-		DataDir: c.Data, HTTPAddr: c.HTTP, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
+		DataDir: c.Data, HTTPAddr: c.HTTP, Tokens: tokens, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
 		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax,
 		Types: builtinTypes, Projections: builtinProjections,
 	}, nil

@@ -50,9 +50,15 @@ type Config struct {
 	// HTTP is the API's listen address. Default 127.0.0.1:8080: only
 	// this machine can reach it unless you say otherwise.
 	HTTP string `yaml:"http"`
-	Log  Log    `yaml:"log"`
-	TLS  TLS    `yaml:"tls"`
-	SASL SASL   `yaml:"sasl"`
+	// AuthTokenFile holds the bearer tokens the HTTP API requires, one
+	// per line: TOKEN (read-write), "read-write TOKEN" or "read-only
+	// TOKEN"; # starts a comment. Read at start. Default none, and a
+	// file with no tokens: no authentication, so anyone who can reach
+	// the address can send commands.
+	AuthTokenFile string `yaml:"auth_token_file"`
+	Log           Log    `yaml:"log"`
+	TLS           TLS    `yaml:"tls"`
+	SASL          SASL   `yaml:"sasl"`
 	// SchemaRegistry optionally registers the schemas in a
 	// Confluent-compatible registry.
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`

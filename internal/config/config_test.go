@@ -38,11 +38,12 @@ sasl:
   mechanism: SCRAM-SHA-512
   username: strata
   password_env: STRATA_KAFKA_PASSWORD
+auth_token_file: /etc/strata/tokens
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Brokers) != 2 || c.Partitions != 24 || c.Namespace != "strata" || c.HTTP != "127.0.0.1:8080" || c.SASL.Username != "strata" {
+	if len(c.Brokers) != 2 || c.Partitions != 24 || c.Namespace != "strata" || c.HTTP != "127.0.0.1:8080" || c.SASL.Username != "strata" || c.AuthTokenFile != "/etc/strata/tokens" {
 		t.Fatalf("got %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -58,6 +59,10 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 	_, err := Load(p)
 	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "partitons") {
 		t.Fatalf("err = %v", err)
+	}
+	p = write(t, "typo.yaml", "brokers: [k:9092]\nauth_tokens_file: /etc/strata/tokens\n")
+	if _, err = Load(p); err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "auth_tokens_file") {
+		t.Fatalf("misspelt auth_token_file: %v", err)
 	}
 	_, err = Load(write(t, "syntax.yaml", "brokers: [k:9092\n"))
 	if err == nil || !strings.Contains(err.Error(), "line") {
