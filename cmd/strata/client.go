@@ -18,22 +18,101 @@ import (
 
 const defaultHTTP = "http://127.0.0.1:8080"
 
-func httpFlag(fs *flag.FlagSet) *string {
-	return fs.String("http", envOr("STRATA_HTTP", defaultHTTP), "URL of a running Strata's HTTP API (env STRATA_HTTP)")
+// apiClient reaches a running Strata's HTTP API, as a client command's
+// flags say: where, and with which token.
+type apiClient struct {
+	base      string
+	tokenFile string
 }
 
-// call performs one request and prints the JSON answer, indented. It maps
-// HTTP statuses to exit codes.
-func call(ctx context.Context, method, base, path string, query url.Values, body any, stdout, stderr io.Writer) int {
+// apiFlags adds --http and --token-file to a client command.
+func apiFlags(fs *flag.FlagSet) *apiClient {
+	a := &apiClient{}
+	fs.StringVar(&a.base, "http", envOr("STRATA_HTTP", defaultHTTP), "URL of a running Strata's HTTP API (env STRATA_HTTP)")
+	fs.StringVar(&a.tokenFile, "token-file", "", "file holding the bearer token of a Strata that requires one (else env STRATA_TOKEN)")
+	return a
+}
+
+// token returns the bearer token to send, and where it comes from: the
+// --token-file, else STRATA_TOKEN, else none. The file holds the token
+// alone, or one line of a server's token file ("read-only TOKEN");
+// blank lines and # comments are skipped. Errors never show the token.
+func (a *apiClient) token() (tok, from string, err error) {
+	if a.tokenFile == "" {
+		return strings.TrimSpace(os.Getenv("STRATA_TOKEN")), "STRATA_TOKEN", nil
+	}
+	from = "--token-file " + a.tokenFile
+	b, err := os.ReadFile(a.tokenFile)
+	if err != nil {
+		return "", from, fmt.Errorf("--token-file: %w", err)
+	}
+	var lines [][]string
+	for _, l := range strings.Split(string(b), "\n") {
+		l, _, _ = strings.Cut(l, "#")
+		if f := strings.Fields(l); len(f) > 0 {
+			lines = append(lines, f)
+		}
+	}
+	switch {
+	case len(lines) == 0:
+		return "", from, fmt.Errorf("--token-file %s: holds no token", a.tokenFile)
+	case len(lines) > 1:
+		return "", from, fmt.Errorf("--token-file %s: holds %d lines; want the one token to send", a.tokenFile, len(lines))
+	}
+	f := lines[0]
+	if len(f) == 2 && (f[0] == "read-only" || f[0] == "read-write") {
+		f = f[1:]
+	}
+	if len(f) != 1 {
+		return "", from, fmt.Errorf("--token-file %s: want a token, without spaces", a.tokenFile)
+	}
+	return f[0], from, nil
+}
+
+// request builds a request to path, with the token when there is one.
+func (a *apiClient) request(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Request, string, error) {
+	base := a.base
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
 	u, err := url.Parse(strings.TrimRight(base, "/") + path)
 	if err != nil {
-		fmt.Fprintf(stderr, "strata: --http %q: %v\n", base, err)
-		return exitUsage
+		return nil, "", fmt.Errorf("--http %q: %v", a.base, err)
 	}
 	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, from, err := a.token()
+	if err != nil {
+		return nil, "", err
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	} else {
+		from = ""
+	}
+	return req, from, nil
+}
+
+// authHint tells, after a 401 or 403, how to pass a token; from is where
+// the token sent came from, empty when none was.
+func authHint(status int, from string) string {
+	switch {
+	case status == http.StatusForbidden:
+		return fmt.Sprintf("strata: the token from %s is read-only; this command needs a read-write token", from)
+	case status == http.StatusUnauthorized && from == "":
+		return "strata: this Strata requires a token: pass --token-file FILE (a file holding the token) or set STRATA_TOKEN"
+	case status == http.StatusUnauthorized:
+		return fmt.Sprintf("strata: the token from %s was refused: it is not one of the server's --auth-token-file", from)
+	}
+	return ""
+}
+
+// call performs one request and prints the JSON answer, indented. It maps
+// HTTP statuses to exit codes.
+func (a *apiClient) call(ctx context.Context, method, path string, query url.Values, body any, stdout, stderr io.Writer) int {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -45,7 +124,7 @@ func call(ctx context.Context, method, base, path string, query url.Values, body
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	req, from, err := a.request(ctx, method, path, query, rd)
 	if err != nil {
 		fmt.Fprintf(stderr, "strata: %v\n", err)
 		return exitUsage
@@ -72,6 +151,9 @@ func call(ctx context.Context, method, base, path string, query url.Values, body
 		w = stderr
 	}
 	fmt.Fprintln(w, strings.TrimRight(out.String(), "\n"))
+	if hint := authHint(resp.StatusCode, from); hint != "" {
+		fmt.Fprintln(stderr, hint)
+	}
 	switch {
 	case resp.StatusCode < 300:
 		return exitOK
@@ -85,7 +167,7 @@ func call(ctx context.Context, method, base, path string, query url.Values, body
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	base := httpFlag(fs)
+	api := apiFlags(fs)
 	expected := fs.String("expected-version", "", "fail with a conflict unless the aggregate is at this version")
 	commandID := fs.String("command-id", "", "idempotency key: resending the same ID returns the first result")
 	pos, err := parse(fs, args, stderr, "AGGREGATE ID TYPE [DATA-JSON] [flags]")
@@ -113,7 +195,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		body["command_id"] = *commandID
 	}
 	var out bytes.Buffer
-	code := call(ctx, http.MethodPost, *base, "/v1/commands/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), nil, body, io.MultiWriter(stdout, &out), stderr)
+	code := api.call(ctx, http.MethodPost, "/v1/commands/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), nil, body, io.MultiWriter(stdout, &out), stderr)
 	if code == exitOK {
 		rememberPosition(out.Bytes())
 	}
@@ -122,7 +204,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
-	base := httpFlag(fs)
+	api := apiFlags(fs)
 	version := fs.Uint64("version", 0, "time travel: the state at this version")
 	asOf := fs.String("as-of", "", "time travel: the state at this RFC 3339 time")
 	pos, err := parse(fs, args, stderr, "AGGREGATE ID [flags]")
@@ -142,12 +224,12 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		q.Set("as_of", *asOf)
 	}
-	return call(ctx, http.MethodGet, *base, "/v1/aggregates/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
+	return api.call(ctx, http.MethodGet, "/v1/aggregates/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
 }
 
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	base := httpFlag(fs)
+	api := apiFlags(fs)
 	from := fs.Uint64("from", 1, "first version to show")
 	pos, err := parse(fs, args, stderr, "AGGREGATE ID [flags]")
 	if err != nil {
@@ -157,12 +239,12 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageError(fs, stderr, "want AGGREGATE ID, got %d arguments", len(pos))
 	}
 	q := url.Values{"from": {strconv.FormatUint(*from, 10)}}
-	return call(ctx, http.MethodGet, *base, "/v1/aggregates/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1])+"/events", q, nil, stdout, stderr)
+	return api.call(ctx, http.MethodGet, "/v1/aggregates/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1])+"/events", q, nil, stdout, stderr)
 }
 
 func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("view", flag.ContinueOnError)
-	base := httpFlag(fs)
+	api := apiFlags(fs)
 	position := fs.String("position", "", "wait until the view has applied this position token (from a command result)")
 	afterLast := fs.Bool("after-last", false, "wait until the view has applied the last command sent with 'strata send' from this machine")
 	index := fs.String("index", "", "query: the secondary index to use (e.g. customer_id)")
@@ -189,7 +271,7 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		q.Set("position", *position)
 	}
 	if len(pos) == 2 {
-		return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
+		return api.call(ctx, http.MethodGet, "/v1/views/"+url.PathEscape(pos[0])+"/"+url.PathEscape(pos[1]), q, nil, stdout, stderr)
 	}
 	if *index != "" {
 		q.Set("index", *index)
@@ -200,7 +282,7 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *cursor != "" {
 		q.Set("cursor", *cursor)
 	}
-	return call(ctx, http.MethodGet, *base, "/v1/views/"+url.PathEscape(pos[0]), q, nil, stdout, stderr)
+	return api.call(ctx, http.MethodGet, "/v1/views/"+url.PathEscape(pos[0]), q, nil, stdout, stderr)
 }
 
 // lastPositionFile is where 'strata send' keeps the position of the last
@@ -230,7 +312,7 @@ func runProjection(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if len(args) > 0 && args[0] == "retry" {
 		fs := flag.NewFlagSet("projection retry", flag.ContinueOnError)
-		base := httpFlag(fs)
+		api := apiFlags(fs)
 		pos, err := parse(fs, args[1:], stderr, "NAME [--http URL]")
 		if err != nil {
 			return flagExit(err)
@@ -238,7 +320,7 @@ func runProjection(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if len(pos) != 1 {
 			return usageError(fs, stderr, "want the projection's NAME")
 		}
-		return call(ctx, http.MethodPost, *base, "/v1/projections/"+url.PathEscape(pos[0])+"/retry", nil, nil, stdout, stderr)
+		return api.call(ctx, http.MethodPost, "/v1/projections/"+url.PathEscape(pos[0])+"/retry", nil, nil, stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "rebuild" {
 		return rebuildProjection(ctx, args[1:], stdout, stderr)
@@ -254,7 +336,7 @@ func runProjection(ctx context.Context, args []string, stdout, stderr io.Writer)
 // progress and ETA.
 func rebuildProjection(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("projection rebuild", flag.ContinueOnError)
-	base := httpFlag(fs)
+	api := apiFlags(fs)
 	pos, err := parse(fs, args, stderr, "NAME [--http URL]")
 	if err != nil {
 		return flagExit(err)
@@ -262,11 +344,8 @@ func rebuildProjection(ctx context.Context, args []string, stdout, stderr io.Wri
 	if len(pos) != 1 {
 		return usageError(fs, stderr, "want the projection's NAME")
 	}
-	if code := call(ctx, http.MethodPost, *base, "/v1/projections/"+url.PathEscape(pos[0])+"/rebuild", nil, nil, io.Discard, stderr); code != exitOK {
+	if code := api.call(ctx, http.MethodPost, "/v1/projections/"+url.PathEscape(pos[0])+"/rebuild", nil, nil, io.Discard, stderr); code != exitOK {
 		return code
-	}
-	if !strings.Contains(*base, "://") {
-		*base = "http://" + *base
 	}
 	for {
 		var st struct {
@@ -282,10 +361,22 @@ func rebuildProjection(ctx context.Context, args []string, stdout, stderr io.Wri
 				}
 			}
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*base, "/")+"/v1/projections", nil)
+		req, from, err := api.request(ctx, http.MethodGet, "/v1/projections", nil, nil)
+		if err != nil {
+			fmt.Fprintf(stderr, "strata: %v\n", err)
+			return exitUsage
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			fmt.Fprintf(stderr, "strata: %v\n", err)
+			return exitFailure
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			fmt.Fprintf(stderr, "strata: following the rebuild: %s\n", resp.Status)
+			if hint := authHint(resp.StatusCode, from); hint != "" {
+				fmt.Fprintln(stderr, hint)
+			}
 			return exitFailure
 		}
 		err = json.NewDecoder(resp.Body).Decode(&st)
@@ -328,7 +419,7 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 func simpleGet(ctx context.Context, name, path string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	base := httpFlag(fs)
+	api := apiFlags(fs)
 	pos, err := parse(fs, args, stderr, "[flags]")
 	if err != nil {
 		return flagExit(err)
@@ -336,5 +427,5 @@ func simpleGet(ctx context.Context, name, path string, args []string, stdout, st
 	if len(pos) != 0 {
 		return usageError(fs, stderr, "unexpected argument %q", pos[0])
 	}
-	return call(ctx, http.MethodGet, *base, path, nil, nil, stdout, stderr)
+	return api.call(ctx, http.MethodGet, path, nil, nil, stdout, stderr)
 }

@@ -18,10 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// startDev runs 'strata dev' in process and returns the URL it prints.
-func startDev(t *testing.T, dataDir string) (url string, stop func()) {
+// startDev runs 'strata dev' in process, with extra flags, and returns the
+// URL it prints.
+func startDev(t *testing.T, dataDir string, flags ...string) (url string, stop func()) {
 	t.Helper()
-	url, stop, out := startStrata(t, "dev", "--data", dataDir, "--kafka-port", "0", "--http", "127.0.0.1:0", "--log-level", "warn")
+	url, stop, out := startStrata(t, append([]string{"dev", "--data", dataDir, "--kafka-port", "0", "--http", "127.0.0.1:0", "--log-level", "warn"}, flags...)...)
 	if !strings.Contains(out, "embedded Kafka broker at 127.0.0.1:") {
 		t.Errorf("strata dev did not print the broker address first: %q", out)
 	}
@@ -190,14 +191,50 @@ func TestDevAndCLI(t *testing.T) {
 		t.Fatalf("the rebuilt view: %d %s %s", code, out, errs)
 	}
 
-	// Data survives a restart of 'strata dev', broker included.
+	// Data survives a restart of 'strata dev', broker included; this time
+	// the API requires tokens.
 	stop()
-	url, _ = startDev(t, dir)
-	if code, out, _ := cli(t, "get", "account", "acc-1", "--http", url); code != 0 || !strings.Contains(out, `"balance": 1005`) || !strings.Contains(out, `"version": 2`) {
-		t.Fatalf("get after restart: %d %s", code, out)
+	const rwToken, roToken = "rw-cli-0123456789abcdef", "ro-cli-0123456789abcdef"
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("# test tokens\n"+rwToken+"\nread-only "+roToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if code, out, _ := cli(t, "send", "account", "acc-1", "Deposit", `{"amount":1}`, "--http", url); code != 0 || !strings.Contains(out, `"version": 3`) {
-		t.Fatalf("send after restart: %d %s", code, out)
+	roFile := filepath.Join(t.TempDir(), "ro-token")
+	if err := os.WriteFile(roFile, []byte(roToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, _ = startDev(t, dir, "--auth-token-file", tokens)
+	t.Setenv("STRATA_TOKEN", "")
+	if code, out, errs := cli(t, "get", "account", "acc-1", "--http", url); code != exitFailure || !strings.Contains(errs, "requires a token") || !strings.Contains(errs, "--token-file") || !strings.Contains(errs, "STRATA_TOKEN") {
+		t.Fatalf("get without a token: %d %s %s", code, out, errs)
+	}
+	t.Setenv("STRATA_TOKEN", "wrong-0123456789abcdef")
+	if code, out, errs := cli(t, "get", "account", "acc-1", "--http", url); code != exitFailure || !strings.Contains(errs, "token from STRATA_TOKEN was refused") || strings.Contains(errs, "wrong-0123") {
+		t.Fatalf("get with a wrong token: %d %s %s", code, out, errs)
+	}
+	t.Setenv("STRATA_TOKEN", roToken)
+	if code, out, errs := cli(t, "get", "account", "acc-1", "--http", url); code != 0 || !strings.Contains(out, `"balance": 1005`) || !strings.Contains(out, `"version": 2`) {
+		t.Fatalf("get after restart, with a read-only STRATA_TOKEN: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := cli(t, "send", "account", "acc-1", "Deposit", `{"amount":1}`, "--http", url); code != exitFailure || !strings.Contains(errs, "read-only") {
+		t.Fatalf("send with a read-only token: %d %s", code, errs)
+	}
+	if code, _, errs := cli(t, "projection", "rebuild", "orders", "--token-file", roFile, "--http", url); code != exitFailure || !strings.Contains(errs, "token from --token-file "+roFile+" is read-only") {
+		t.Fatalf("rebuild with a read-only --token-file: %d %s", code, errs)
+	}
+	if code, out, _ := cli(t, "health", "--http", url); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("health: %d %s", code, out)
+	}
+	// --token-file wins over STRATA_TOKEN; a server's token file line
+	// will do.
+	if code, out, errs := cli(t, "send", "account", "acc-1", "Deposit", `{"amount":1}`, "--http", url, "--token-file", tokens+"-rw"); code != exitUsage || !strings.Contains(errs, "--token-file") {
+		t.Fatalf("send with a missing --token-file: %d %s %s", code, out, errs)
+	}
+	if err := os.WriteFile(tokens+"-rw", []byte("read-write "+rwToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := cli(t, "send", "account", "acc-1", "Deposit", `{"amount":1}`, "--http", url, "--token-file", tokens+"-rw"); code != 0 || !strings.Contains(out, `"version": 3`) {
+		t.Fatalf("send after restart, with a read-write --token-file: %d %s %s", code, out, errs)
 	}
 }
 
@@ -225,5 +262,57 @@ func TestCLIUsageErrors(t *testing.T) {
 		if code != tc.code || !strings.Contains(out+errs, tc.msg) {
 			t.Errorf("strata %v: exit %d (want %d), output %q lacks %q", tc.args, code, tc.code, out+errs, tc.msg)
 		}
+	}
+}
+
+// TestTokenFiles: a bad server token file stops dev and serve before they
+// start, naming the file and line and never the token; the client reads
+// its --token-file strictly too.
+func TestTokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bad := write("bad", "good-0123456789abcdef\nreadonly s3cret-0123456789abcdef\n")
+	for _, args := range [][]string{{"dev"}, {"serve", "--brokers", "127.0.0.1:1"}} {
+		code, out, errs := cli(t, append(args, "--auth-token-file", bad)...)
+		if code != exitUsage || !strings.Contains(errs, bad+", line 2") || strings.Contains(out+errs, "s3cret") || strings.Contains(out+errs, "good-0123") {
+			t.Errorf("%s with a malformed token file: %d %s %s", args[0], code, out, errs)
+		}
+	}
+	missing := filepath.Join(dir, "missing")
+	if code, _, errs := cli(t, "dev", "--auth-token-file", missing); code != exitUsage || !strings.Contains(errs, missing) {
+		t.Errorf("dev with a missing token file: %d %s", code, errs)
+	}
+	cfg := write("strata.yaml", "auth_token_file: "+bad+"\n")
+	if code, _, errs := cli(t, "dev", "--config", cfg); code != exitUsage || !strings.Contains(errs, bad+", line 2") {
+		t.Errorf("auth_token_file in --config: %d %s", code, errs)
+	}
+
+	for _, tc := range []struct{ body, token, err string }{
+		{"tok-0123456789abcdef\n", "tok-0123456789abcdef", ""},
+		{"# mine\n\n  tok-0123456789abcdef  \n", "tok-0123456789abcdef", ""},
+		{"read-only tok-0123456789abcdef\n", "tok-0123456789abcdef", ""},
+		{"", "", "holds no token"},
+		{"tok-0123456789abcdef\nother-0123456789abcdef\n", "", "holds 2 lines"},
+		{"tok-0123 456789abcdef\n", "", "without spaces"},
+	} {
+		a := &apiClient{tokenFile: write("client", tc.body)}
+		tok, from, err := a.token()
+		if tok != tc.token || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) || from != "--token-file "+a.tokenFile {
+			t.Errorf("token file %q: %q from %q, %v", tc.body, tok, from, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "0123") {
+			t.Errorf("the error shows the token: %v", err)
+		}
+	}
+	t.Setenv("STRATA_TOKEN", " env-0123456789abcdef\n")
+	if tok, from, err := (&apiClient{}).token(); tok != "env-0123456789abcdef" || from != "STRATA_TOKEN" || err != nil {
+		t.Errorf("STRATA_TOKEN: %q from %q, %v", tok, from, err)
 	}
 }
