@@ -80,6 +80,11 @@ type Catalog struct {
 
 	registry      *Registry // nil: single-object encoding only
 	writeRegistry bool
+
+	// writers holds *avro.Writer configured with api, for EncodeVersion:
+	// it frames the body straight from a pooled buffer, where Marshal
+	// would copy the body out once and framing would copy it again.
+	writers *sync.Pool
 }
 
 // Limits on decoding outside bytes, so a hostile length prefix cannot make a
@@ -112,14 +117,18 @@ func Default() *Catalog {
 // numbering and that each older version resolves into the newest. It
 // reports every problem at once, each naming its file.
 func Load(fsys fs.FS) (*Catalog, error) {
+	api := avro.Config{
+		TagKey:            "avro",
+		MaxByteSliceSize:  maxByteSlice,
+		MaxSliceAllocSize: maxSliceAlloc,
+	}.Freeze()
 	c := &Catalog{
 		subjects: map[string]*Subject{},
 		byFP:     map[uint64]*Version{},
-		api: avro.Config{
-			TagKey:            "avro",
-			MaxByteSliceSize:  maxByteSlice,
-			MaxSliceAllocSize: maxSliceAlloc,
-		}.Freeze(),
+		api:      api,
+		writers: &sync.Pool{New: func() any {
+			return avro.NewWriter(nil, 512, avro.WithWriterConfig(api))
+		}},
 	}
 	files, err := fs.Glob(fsys, "*/*.avsc")
 	if err != nil {
@@ -258,7 +267,11 @@ var (
 func (c *Catalog) Encode(subject string, v any) ([]byte, error) {
 	s, ok := c.subjects[subject]
 	if !ok {
-		return nil, fmt.Errorf("encode: %w %q (add schemas/%s.v1.avsc)", ErrUnknownSubject, subject, subject)
+		// The error holds a copy so that subject does not escape: callers
+		// concatenate it on every call (codec.EncodeEvent), and a
+		// concatenation that does not escape is built on the stack.
+		name := strings.Clone(subject)
+		return nil, fmt.Errorf("encode: %w %q (add schemas/%s.v1.avsc)", ErrUnknownSubject, name, name)
 	}
 	return c.EncodeVersion(s.Latest(), v)
 }
@@ -266,15 +279,21 @@ func (c *Catalog) Encode(subject string, v any) ([]byte, error) {
 // EncodeVersion writes v with version ver, newest or not; tests use it to
 // produce the bytes an older release wrote.
 func (c *Catalog) EncodeVersion(ver *Version, v any) ([]byte, error) {
-	body, err := c.api.Marshal(ver.Schema, v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", ver.File, err)
+	w := c.writers.Get().(*avro.Writer)
+	defer func() {
+		w.Error = nil
+		c.writers.Put(w)
+	}()
+	w.Reset(nil)
+	w.WriteVal(ver.Schema, v)
+	if w.Error != nil {
+		return nil, fmt.Errorf("encode %s: %w", ver.File, w.Error)
 	}
-	out, err := c.frame(ver, len(body))
+	out, err := c.frame(ver, w.Buffered())
 	if err != nil {
 		return nil, err
 	}
-	return append(out, body...), nil
+	return append(out, w.Buffer()...), nil
 }
 
 // EncodeBody writes v with version ver as a bare Avro body, without any
@@ -345,7 +364,8 @@ func (c *Catalog) DecodeSubject(subject string, data []byte, v any) (*Version, e
 		return nil, err
 	}
 	if ver.Subject.String() != subject {
-		return ver, fmt.Errorf("%w: want %s, got %s", ErrUnexpectedSubject, subject, ver.File)
+		// A copy, so that subject does not escape (see Encode).
+		return ver, fmt.Errorf("%w: want %s, got %s", ErrUnexpectedSubject, strings.Clone(subject), ver.File)
 	}
 	return ver, c.Decode(ver, body, v)
 }

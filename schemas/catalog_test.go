@@ -128,6 +128,24 @@ func TestParseRejectsBadBytes(t *testing.T) {
 	}
 }
 
+// TestEncodeAfterAFailedEncode: a value that does not fit its schema
+// leaves nothing behind for the next encode (EncodeVersion pools writers).
+func TestEncodeAfterAFailedEncode(t *testing.T) {
+	cat := schemas.Default()
+	for range 3 {
+		if _, err := cat.Encode("account/AccountOpened", map[string]any{"holder": "ada"}); err == nil {
+			t.Fatal("a record without initial_balance encoded")
+		}
+		b, err := cat.Encode("account/MoneyDeposited", account.Deposited{Amount: 1234})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := b[10:]; len(b) != 12 || body[0] != 0xa4 || body[1] != 0x13 {
+			t.Fatalf("encoded % x", b)
+		}
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	cat := schemas.Default()
 	for _, s := range cat.Subjects() {

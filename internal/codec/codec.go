@@ -125,10 +125,11 @@ func (c Codec) upcast(event string, from int, data map[string]any, depth int) ([
 	}
 	var evs []aggregates.Event
 	for _, o := range outs {
-		subject := c.Type.Name() + "/" + o.Type
-		s, ok := c.Catalog.Subject(subject)
+		// The error spells the subject out again rather than keep this
+		// concatenation, which then does not escape and stays on the stack.
+		s, ok := c.Catalog.Subject(c.Type.Name() + "/" + o.Type)
 		if !ok || o.Version < 1 || o.Version > len(s.Versions) {
-			return nil, fmt.Errorf("upcast %s v%d: returned %s v%d, which has no schema file", event, from, subject, o.Version)
+			return nil, fmt.Errorf("upcast %s v%d: returned %s/%s v%d, which has no schema file", event, from, c.Type.Name(), o.Type, o.Version)
 		}
 		if _, ok := c.Type.Upcaster(o.Type, o.Version); ok {
 			more, err := c.upcast(o.Type, o.Version, o.Data, depth+1)
