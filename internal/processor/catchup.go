@@ -340,6 +340,7 @@ func (p *Processor) restoreSnapshots(ctx context.Context, opts []kgo.Opt, parts 
 	if err := p.cfg.DB.Commit(b); err != nil {
 		return 0, err
 	}
+	p.cache.reset() // the snapshots bypassed it
 	return len(latest), nil
 }
 

@@ -94,6 +94,10 @@ type Config struct {
 	Now func() time.Time
 	// Applied receives the events positions written to Pebble.
 	Applied *position.Tracker
+	// StateCache is how many aggregates' stored records are kept in
+	// memory in front of Pebble. Default 262,144 (tens of MB at most);
+	// negative disables it.
+	StateCache int
 	// Faults are fault-injection hooks for tests; leave zero.
 	Faults Faults
 }
@@ -125,6 +129,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 100
+	}
+	if c.StateCache == 0 {
+		c.StateCache = 1 << 18
 	}
 	if c.DedupeWindow <= 0 {
 		c.DedupeWindow = 24 * time.Hour
@@ -163,6 +170,8 @@ type Processor struct {
 	// stateMu orders the follower's writes and the processor's takeover
 	// of a partition (see follow).
 	stateMu sync.Mutex
+	cache   *stateCache
+	seen    *seenFilter // set by Run
 }
 
 // Status is what a processor is doing, for /v1/status.
@@ -214,6 +223,7 @@ func New(cfg Config) *Processor {
 		failed:    map[int32]string{},
 
 		followFailed: map[int32]string{},
+		cache:        newStateCache(cfg.StateCache),
 	}
 }
 
@@ -221,6 +231,10 @@ func New(cfg Config) *Processor {
 // an error when it cannot continue safely (Pebble failed, the events topic
 // holds a record this build cannot read).
 func (p *Processor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	p.seen = p.newSeenFilter(ctx)
+	defer p.seen.wait()
+	defer cancel()
 	opts := append(append([]kgo.Opt(nil), p.cfg.Opts...),
 		kgo.ConsumerGroup(p.cfg.Names.ProcessorGroup(p.agg)),
 		kgo.ConsumeTopics(p.commands),

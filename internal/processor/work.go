@@ -62,10 +62,18 @@ func (w *work) load(id string) (*aggState, error) {
 	if a, ok := w.aggs[id]; ok {
 		return a, nil
 	}
-	rec, ok, err := store.LoadAggregate(w.p.cfg.DB.Pebble(), w.p.agg, id)
-	if err != nil {
-		return nil, err
+	rec, ok, gen := w.p.cache.get(id)
+	if !ok {
+		var err error
+		rec, ok, err = store.LoadAggregate(w.p.cfg.DB.Pebble(), w.p.agg, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			w.p.cache.put(gen, id, rec)
+		}
 	}
+	var err error
 	a := &aggState{id: id}
 	if ok {
 		a.version, a.partition, a.offset, a.timestamp = rec.Version, rec.Partition, rec.Offset, rec.Timestamp
@@ -85,6 +93,9 @@ func (w *work) load(id string) (*aggState, error) {
 func (w *work) result(commandID string) (*Result, error) {
 	if r, ok := w.results[commandID]; ok {
 		return r, nil
+	}
+	if !w.p.seen.mayHave(commandID) {
+		return nil, nil
 	}
 	b, ok, err := store.LoadResult(w.p.cfg.DB.Pebble(), w.p.agg, commandID)
 	if err != nil || !ok {
@@ -129,6 +140,11 @@ func (w *work) commit() error {
 			return err
 		}
 	}
+	type idRec struct {
+		id  string
+		rec store.Aggregate
+	}
+	written := make([]idRec, 0, len(w.aggs))
 	for _, a := range w.aggs {
 		if !a.dirty {
 			continue
@@ -143,6 +159,7 @@ func (w *work) commit() error {
 			b.Close()
 			return err
 		}
+		written = append(written, idRec{a.id, rec})
 		if w.snapshots[a.id] == a {
 			if err := store.PutSnapshot(b, p.agg, a.id, a.version, st); err != nil {
 				b.Close()
@@ -169,6 +186,16 @@ func (w *work) commit() error {
 	}
 	if err := p.cfg.DB.Commit(b); err != nil {
 		return fmt.Errorf("write state of %s to Pebble: %w", p.agg, err)
+	}
+	for _, wr := range written {
+		p.cache.committed(wr.id, wr.rec)
+	}
+	if len(w.results) > 0 {
+		ids := make([]string, 0, len(w.results))
+		for id := range w.results {
+			ids = append(ids, id)
+		}
+		p.seen.committed(ids)
 	}
 	for part, next := range w.checkpoints {
 		p.cfg.Applied.Advance(position.TP{Topic: p.events, Partition: part}, next)
