@@ -341,6 +341,11 @@ func (p *Processor) restoreSnapshots(ctx context.Context, opts []kgo.Opt, parts 
 		return 0, err
 	}
 	p.cache.reset() // the snapshots bypassed it
+	ids := make([]string, 0, len(latest))
+	for id := range latest {
+		ids = append(ids, id)
+	}
+	p.exists.committed(ids)
 	return len(latest), nil
 }
 

@@ -171,7 +171,9 @@ type Processor struct {
 	// of a partition (see follow).
 	stateMu sync.Mutex
 	cache   *stateCache
-	seen    *seenFilter // set by Run
+	// Set by Run: filters of the command IDs with a stored result and
+	// of the aggregates stored.
+	seen, exists *keyFilter
 }
 
 // Status is what a processor is doing, for /v1/status.
@@ -232,8 +234,10 @@ func New(cfg Config) *Processor {
 // holds a record this build cannot read).
 func (p *Processor) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
-	p.seen = p.newSeenFilter(ctx)
+	p.seen = p.newKeyFilter(ctx, "results", store.ResultKey(p.agg, ""))
+	p.exists = p.newKeyFilter(ctx, "aggregates", store.AggregateKey(p.agg, ""))
 	defer p.seen.wait()
+	defer p.exists.wait()
 	defer cancel()
 	opts := append(append([]kgo.Opt(nil), p.cfg.Opts...),
 		kgo.ConsumerGroup(p.cfg.Names.ProcessorGroup(p.agg)),
@@ -493,7 +497,9 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	p.fillPositions(w)
 	for _, res := range order {
-		produce(p.resultRecord(res))
+		r := p.resultRecord(res)
+		w.encoded[res.CommandID] = r.Value // the same bytes go to Pebble
+		produce(r)
 	}
 	if err := p.produceSnapshots(w, now, produce); err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)

@@ -22,6 +22,7 @@ type work struct {
 	aggs        map[string]*aggState
 	events      []*eventOut
 	results     map[string]*Result   // by command ID
+	encoded     map[string][]byte    // results already marshaled, by command ID
 	checkpoints map[int32]int64      // events partition -> next offset
 	snapshots   map[string]*aggState // aggregates whose snapshot is due
 }
@@ -51,6 +52,7 @@ func (p *Processor) newWork() *work {
 		p:           p,
 		aggs:        map[string]*aggState{},
 		results:     map[string]*Result{},
+		encoded:     map[string][]byte{},
 		checkpoints: map[int32]int64{},
 		snapshots:   map[string]*aggState{},
 	}
@@ -63,7 +65,7 @@ func (w *work) load(id string) (*aggState, error) {
 		return a, nil
 	}
 	rec, ok, gen := w.p.cache.get(id)
-	if !ok {
+	if !ok && w.p.exists.mayHave(id) {
 		var err error
 		rec, ok, err = store.LoadAggregate(w.p.cfg.DB.Pebble(), w.p.agg, id)
 		if err != nil {
@@ -168,10 +170,13 @@ func (w *work) commit() error {
 		}
 	}
 	for id, r := range w.results {
-		v, err := json.Marshal(r)
-		if err != nil {
-			b.Close()
-			return err
+		v, ok := w.encoded[id]
+		if !ok {
+			var err error
+			if v, err = json.Marshal(r); err != nil {
+				b.Close()
+				return err
+			}
 		}
 		if err := store.PutResult(b, p.agg, id, r.Timestamp, v); err != nil {
 			b.Close()
@@ -187,16 +192,17 @@ func (w *work) commit() error {
 	if err := p.cfg.DB.Commit(b); err != nil {
 		return fmt.Errorf("write state of %s to Pebble: %w", p.agg, err)
 	}
+	ids := make([]string, 0, max(len(written), len(w.results)))
 	for _, wr := range written {
 		p.cache.committed(wr.id, wr.rec)
+		ids = append(ids, wr.id)
 	}
-	if len(w.results) > 0 {
-		ids := make([]string, 0, len(w.results))
-		for id := range w.results {
-			ids = append(ids, id)
-		}
-		p.seen.committed(ids)
+	p.exists.committed(ids)
+	ids = ids[:0]
+	for id := range w.results {
+		ids = append(ids, id)
 	}
+	p.seen.committed(ids)
 	for part, next := range w.checkpoints {
 		p.cfg.Applied.Advance(position.TP{Topic: p.events, Partition: part}, next)
 	}

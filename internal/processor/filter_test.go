@@ -10,8 +10,8 @@ import (
 	"github.com/strata-es/strata/internal/store"
 )
 
-// builtSeen waits until s has a filter.
-func builtSeen(t *testing.T, s *seenFilter) {
+// built waits until s has a filter.
+func built(t *testing.T, s *keyFilter) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		s.mu.Lock()
@@ -26,7 +26,7 @@ func builtSeen(t *testing.T, s *seenFilter) {
 	}
 }
 
-func TestSeenFilter(t *testing.T) {
+func TestKeyFilter(t *testing.T) {
 	db, err := store.Open(t.TempDir(), store.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
@@ -47,10 +47,10 @@ func TestSeenFilter(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Processor{agg: "account", cfg: Config{DB: db, Log: slog.New(slog.DiscardHandler)}}
-	s := p.newSeenFilter(ctx)
+	s := p.newKeyFilter(ctx, "results", store.ResultKey("account", ""))
 	defer s.wait()
 	defer cancel()
-	builtSeen(t, s)
+	built(t, s)
 	for i := range 1000 {
 		if id := fmt.Sprintf("stored-%d", i); !s.mayHave(id) {
 			t.Fatalf("%s has a stored result, and the filter says it has none", id)
@@ -77,7 +77,7 @@ func TestSeenFilter(t *testing.T) {
 	s.mu.Unlock()
 	s.committed([]string{"overflow"})
 	s.committed([]string{"during-rebuild"}) // pending, or in the new filter
-	builtSeen(t, s)
+	built(t, s)
 	if !s.mayHave("during-rebuild") {
 		t.Fatal("an ID committed during a rebuild was lost")
 	}
@@ -87,7 +87,7 @@ func TestSeenFilter(t *testing.T) {
 	// "late" and "overflow" were never written to this Pebble: the
 	// rebuild dropping them is right (they stand for expired results).
 
-	var none *seenFilter
+	var none *keyFilter
 	if !none.mayHave("x") {
 		t.Fatal("no filter must mean: check Pebble")
 	}

@@ -7,41 +7,45 @@ import (
 	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
-	"github.com/strata-es/strata/internal/store"
 )
 
-// seenFilter answers, without reading Pebble, that a command ID has no
-// stored result: a Bloom filter of the IDs of every stored result. Almost
-// every command is new, and its deduplication check otherwise costs a
-// Pebble Get that misses (a sixth of the processor's CPU in the commands
-// benchmark). A "maybe" is checked in Pebble, so a false positive costs a
-// read, never a decision.
+// keyFilter answers, without reading Pebble, that an ID has no record
+// under a prefix of the state store: a Bloom filter of the IDs stored
+// there. The processor keeps two: of the command IDs with a stored result,
+// since almost every command is new and its deduplication check otherwise
+// costs a Pebble Get that misses (a sixth of the processor's CPU in the
+// commands benchmark); and of the aggregates stored, since a command that
+// creates one otherwise pays the same miss. Under write load those misses
+// are dear: they read the filter blocks of sstables compactions just
+// wrote. A "maybe" is checked in Pebble, so a false positive costs a read,
+// never a decision.
 //
-// IDs are added after their results are committed to Pebble (work.commit),
-// so a rebuild, which scans Pebble, misses none: an ID committed before
-// the scan's snapshot is in the scan, one committed after it is recorded
-// in pending. Until a build finishes, every check goes to Pebble. The
-// filter is rebuilt, larger, when more IDs were added than it was sized
-// for: expired results then also leave it.
-type seenFilter struct {
+// IDs are added after their records are committed to Pebble, so a
+// rebuild, which scans Pebble, misses none: an ID committed before the
+// scan's snapshot is in the scan, one committed after it is recorded in
+// pending. Until a build finishes, every check goes to Pebble. The filter
+// is rebuilt, larger, when more IDs were added than it was sized for:
+// deleted records (expired results) then also leave it.
+type keyFilter struct {
 	mu       sync.Mutex
 	f        *bloom.BloomFilter // nil while building
 	capacity uint               // IDs the filter was sized for
 	added    uint               // IDs added since it was built
 	pending  []string           // IDs committed while building
 	build    func(ctx context.Context, capacity uint) (*bloom.BloomFilter, uint, error)
+	name     string
 	log      *slog.Logger
 	ctx      context.Context // of the processor's run: builds end with it
 	builds   sync.WaitGroup
 }
 
 const (
-	seenMinCapacity = 1 << 20 // 1.2 MiB of filter
-	seenFalseRate   = 0.01
+	filterMinCapacity = 1 << 20 // 1.2 MiB of filter
+	filterFalseRate   = 0.01
 )
 
 // mayHave is false only when id has no stored result.
-func (s *seenFilter) mayHave(id string) bool {
+func (s *keyFilter) mayHave(id string) bool {
 	if s == nil {
 		return true
 	}
@@ -51,7 +55,7 @@ func (s *seenFilter) mayHave(id string) bool {
 }
 
 // committed records ids whose results were just committed to Pebble.
-func (s *seenFilter) committed(ids []string) {
+func (s *keyFilter) committed(ids []string) {
 	if s == nil {
 		return
 	}
@@ -71,18 +75,18 @@ func (s *seenFilter) committed(ids []string) {
 }
 
 // rebuildLocked drops the filter and builds a new one in the background.
-func (s *seenFilter) rebuildLocked(capacity uint) {
+func (s *keyFilter) rebuildLocked(capacity uint) {
 	ctx := s.ctx
 	s.f, s.pending = nil, nil
 	s.builds.Go(func() {
 		start := time.Now()
 		for ctx.Err() == nil {
-			f, n, err := s.build(ctx, max(capacity, seenMinCapacity))
+			f, n, err := s.build(ctx, max(capacity, filterMinCapacity))
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil {
-				s.log.Warn("deduplication filter: scan of stored results failed; checking Pebble meanwhile, retrying", "err", err)
+				s.log.Warn("filter: scan of the state store failed; checking Pebble meanwhile, retrying", "filter", s.name, "err", err)
 				time.Sleep(time.Second)
 				continue
 			}
@@ -91,9 +95,9 @@ func (s *seenFilter) rebuildLocked(capacity uint) {
 				f.AddString(id)
 			}
 			n += uint(len(s.pending))
-			s.f, s.pending, s.added, s.capacity = f, nil, n, max(capacity, seenMinCapacity)
+			s.f, s.pending, s.added, s.capacity = f, nil, n, max(capacity, filterMinCapacity)
 			s.mu.Unlock()
-			s.log.Debug("deduplication filter built", "results", n, "took", time.Since(start))
+			s.log.Debug("filter built", "filter", s.name, "ids", n, "took", time.Since(start))
 			return
 		}
 	})
@@ -101,20 +105,19 @@ func (s *seenFilter) rebuildLocked(capacity uint) {
 
 // wait waits for a build in progress, which ends with the context it was
 // started with.
-func (s *seenFilter) wait() {
+func (s *keyFilter) wait() {
 	if s != nil {
 		s.builds.Wait()
 	}
 }
 
-// newSeenFilter starts building the filter of the stored results of p's
-// aggregate type.
-func (p *Processor) newSeenFilter(ctx context.Context) *seenFilter {
-	prefix := store.ResultKey(p.agg, "")
-	s := &seenFilter{log: p.cfg.Log, ctx: ctx}
+// newKeyFilter starts building the filter of the IDs stored under prefix
+// (which ends with the separator before an ID).
+func (p *Processor) newKeyFilter(ctx context.Context, name string, prefix []byte) *keyFilter {
+	s := &keyFilter{name: name, log: p.cfg.Log, ctx: ctx}
 	s.build = func(ctx context.Context, capacity uint) (*bloom.BloomFilter, uint, error) {
 		for {
-			f := bloom.NewWithEstimates(capacity, seenFalseRate)
+			f := bloom.NewWithEstimates(capacity, filterFalseRate)
 			var n uint
 			err := p.cfg.DB.Scan(prefix, func(key, _ []byte) bool {
 				f.Add(key[len(prefix):])
