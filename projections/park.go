@@ -164,9 +164,10 @@ func (r *Runner) retryParked() (int, error) {
 			return unparked, err
 		}
 		changed := map[string]json.RawMessage{}
+		rows := newRowCache(r.cfg.Projection.Row)
 		var failure error
 		for _, rec := range recs {
-			if err := r.apply(b, agg, rec, changed); err != nil {
+			if err := r.apply(b, rows, agg, rec, changed); err != nil {
 				failure = fmt.Errorf("event at %s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
 				break
 			}

@@ -302,6 +302,7 @@ func (r *Runner) run(ctx context.Context) error {
 			continue
 		}
 		b := r.cfg.DB.NewIndexedBatch()
+		rows := newRowCache(p.Row) // the rows of this batch
 		next := map[position.TP]int64{}
 		changed := map[string]json.RawMessage{}
 		var failedNow map[string][]int32
@@ -330,10 +331,10 @@ func (r *Runner) run(ctx context.Context) error {
 					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
 					continue
 				}
-				err := r.apply(b, agg, rec, changed)
+				err := r.apply(b, rows, agg, rec, changed)
 				var de *decodeError
 				if err != nil && !errors.As(err, &de) {
-					err = r.retryApply(b, agg, rec, changed, err)
+					err = r.retryApply(b, rows, agg, rec, changed, err)
 				}
 				if err != nil && !errors.As(err, &de) {
 					// Still failing: park the aggregate, go on with the others.
@@ -419,12 +420,13 @@ func (r *Runner) run(ctx context.Context) error {
 // apply applies one record to the batch. Apply's writes are buffered and
 // only reach b when every event of the record applied, so a failing record
 // leaves no part of itself behind.
-func (r *Runner) apply(b *pebble.Batch, agg string, rec *kgo.Record, changed map[string]json.RawMessage) error {
+func (r *Runner) apply(b *pebble.Batch, rows *rowCache, agg string, rec *kgo.Record, changed map[string]json.RawMessage) error {
 	evs, err := decode(r.cfg.Codecs[agg], rec)
 	if err != nil {
 		return &decodeError{err}
 	}
-	tx := &batchTx{b: b, view: r.storage(), indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed}
+	tx := &batchTx{b: b, view: r.storage(), indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed,
+		cache: rows, vals: map[string]cachedRow{}}
 	for _, ev := range evs {
 		if err := r.cfg.Projection.Apply(tx, ev); err != nil {
 			return err
@@ -441,14 +443,14 @@ func (e *decodeError) Error() string { return e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
 // retryApply tries a failed event again, with backoff.
-func (r *Runner) retryApply(b *pebble.Batch, agg string, rec *kgo.Record, changed map[string]json.RawMessage, err error) error {
+func (r *Runner) retryApply(b *pebble.Batch, rows *rowCache, agg string, rec *kgo.Record, changed map[string]json.RawMessage, err error) error {
 	for _, d := range applyRetries {
 		select {
 		case <-time.After(d):
 		case <-r.ctx.Done():
 			return err
 		}
-		if err = r.apply(b, agg, rec, changed); err == nil {
+		if err = r.apply(b, rows, agg, rec, changed); err == nil {
 			return nil
 		}
 	}
@@ -513,6 +515,8 @@ type batchTx struct {
 	pending map[string][]byte
 	state   map[string][]byte
 	changed map[string]json.RawMessage // rows changed in the batch, for publishing
+	cache   *rowCache                  // rows of the batch, decoded
+	vals    map[string]cachedRow       // pending rows, decoded, when cacheable
 }
 
 const kindState = 'p'
@@ -552,7 +556,13 @@ func (t *batchTx) Get(key string, row any) (bool, error) {
 		if v == nil {
 			return false, nil
 		}
+		if cv, ok := t.vals[key]; ok && t.cache.set(cv, row) {
+			return true, nil
+		}
 		return true, t.decode(key, v, row)
+	}
+	if found, ok := t.cache.get(key, row); found {
+		return ok, nil
 	}
 	v, c, err := t.b.Get(RowKey(t.view, key))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -562,7 +572,13 @@ func (t *batchTx) Get(key string, row any) (bool, error) {
 		return false, err
 	}
 	defer c.Close()
-	return true, t.decode(key, v, row)
+	if err := t.decode(key, v, row); err != nil {
+		return false, err
+	}
+	if cv, ok := t.cache.value(row); ok {
+		t.cache.rows[key] = cachedRow{val: cv}
+	}
+	return true, nil
 }
 
 func (t *batchTx) decode(key string, v []byte, row any) error {
@@ -578,11 +594,17 @@ func (t *batchTx) Put(key string, row any) error {
 		return fmt.Errorf("view %s row %q: %w", t.view, key, err)
 	}
 	t.pending[key] = v
+	if cv, ok := t.cache.value(row); ok {
+		t.vals[key] = cachedRow{val: cv}
+	} else {
+		delete(t.vals, key)
+	}
 	return nil
 }
 
 func (t *batchTx) Delete(key string) error {
 	t.pending[key] = nil
+	t.vals[key] = cachedRow{deleted: true}
 	return nil
 }
 
@@ -608,6 +630,11 @@ func (t *batchTx) flush() error {
 			}
 		}
 		t.changed[key] = v
+		if cv, ok := t.vals[key]; ok && t.cache.typ != nil {
+			t.cache.rows[key] = cv
+		} else if t.cache.typ != nil {
+			delete(t.cache.rows, key)
+		}
 		var err error
 		if v == nil {
 			err = t.b.Delete(RowKey(t.view, key), nil)
