@@ -43,6 +43,15 @@ func commands() []command {
 		{"bench", "[--brokers …] [--scenario restore] [--json]", "measure Strata on a broker (embedded by default)", runBench},
 		{"status", "[--http URL]", "print the processors' and projections' status (partitions owned, stopped, why)", runStatus},
 		{"health", "[--http URL]", "exit 0 when a running Strata answers /healthz (container healthchecks)", runHealth},
+		{"soak", "[--duration 60s] [--instances 2] [--brokers …] [flags]", "chaos test: strata serve processes under load, killed, paused and cut off from a restarted broker; checks no command was lost or applied twice", runSoak},
+	}
+}
+
+// hiddenCommands run but are not listed: helpers other commands start as
+// child processes.
+func hiddenCommands() []command {
+	return []command{
+		{"broker", "--port N --data DIR", "run only the embedded Kafka broker (strata soak restarts it)", runBroker},
 	}
 }
 
@@ -54,7 +63,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return exitOK
 	}
-	for _, c := range commands() {
+	for _, c := range append(commands(), hiddenCommands()...) {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/strata-es/strata/internal/soak"
+)
+
+// runSoak runs the chaos soak (internal/soak) with this binary as the
+// broker and the instances, prints its summary and exits 1 when an
+// invariant broke.
+func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	var c soak.Config
+	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long the workload and the chaos run (the checks follow)")
+	fs.IntVar(&c.Instances, "instances", 2, "strata serve processes")
+	fs.IntVar(&c.Clients, "clients", 6, "clients sending commands, half over HTTP and half to the commands topics")
+	var seed uint64
+	fs.Uint64Var(&seed, "seed", 0, "seed of the workload and the chaos (0: from the clock; printed)")
+	var brokers listFlag
+	fs.Var(&brokers, "brokers", "an existing Kafka cluster (default: an embedded kfake broker in a child process)")
+	fs.StringVar(&c.BrokerKillCmd, "broker-kill-cmd", "", "with --brokers: shell command that kills broker node {node}, e.g. 'compose/kafka-kill-node.sh {node}'")
+	fs.StringVar(&c.BrokerStartCmd, "broker-start-cmd", "", "with --brokers: shell command that starts broker node {node} again and waits for it")
+	fs.IntVar(&c.BrokerNodes, "broker-nodes", 0, "nodes {node} ranges over (default: the number of --brokers)")
+	fs.StringVar(&c.BrokerStop, "broker-stop", "both", "how the embedded broker is stopped before a restart: kill (SIGKILL), graceful (SIGTERM) or both, at random")
+	fs.IntVar(&c.ReplicationFactor, "replication-factor", -1, "replication factor of the topics (-1: the broker's default)")
+	fs.IntVar(&c.Partitions, "partitions", 4, "partitions of the topics")
+	fs.IntVar(&c.SnapshotEvery, "snapshot-every", 20, "the instances' --snapshot-every (small, so restores from snapshots happen)")
+	fs.IntVar(&c.Accounts, "accounts", 40, "accounts the workload uses")
+	fs.DurationVar(&c.ChaosEvery, "chaos-every", 4*time.Second, "mean time between chaos actions")
+	fs.DurationVar(&c.PauseFor, "pause", 12*time.Second, "how long an instance stays SIGSTOPped (more than the 10s group session timeout)")
+	fs.StringVar(&c.Dir, "dir", "", "where to make the run's directory of data and logs (default: the system's temp dir)")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the data and logs (they are kept anyway when the soak fails)")
+	fs.DurationVar(&c.ProgressEvery, "progress", 5*time.Second, "interval of the progress lines")
+	if _, err := parse(fs, args, stderr, "[flags]"); err != nil {
+		return flagExit(err)
+	}
+	c.Seed, c.Brokers, c.Progress = seed, brokers, stdout
+	if c.Duration < 5*time.Second {
+		return usageError(fs, stderr, "--duration %s: want at least 5s", c.Duration)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "strata soak: finding this binary: %v\n", err)
+		return exitFailure
+	}
+	c.Exec = exe
+	sum, err := soak.Run(ctx, c)
+	if sum != nil {
+		sum.Print(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "strata soak: %v\n", err)
+		return exitFailure
+	}
+	if !sum.Passed() {
+		return exitFailure
+	}
+	return exitOK
+}
