@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/internal/yamlerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -25,7 +27,8 @@ import (
 type Config struct {
 	// Brokers are Kafka's bootstrap addresses. Required for serve.
 	Brokers []string `yaml:"brokers"`
-	// Namespace prefixes every topic. Default "strata".
+	// Namespace prefixes every topic: lower-case letters, digits and '-',
+	// starting with a letter. Default "strata".
 	Namespace string `yaml:"namespace"`
 	// Partitions of the commands and events topics Strata creates.
 	// Default 12; must match existing topics.
@@ -125,19 +128,38 @@ func Defaults() Config {
 	}
 }
 
-// Load reads a YAML file over the defaults. Unknown keys are errors, so a
-// typo is not silently ignored; errors name the file and line.
+// Load reads a YAML file over the defaults (see Parse).
 func Load(path string) (Config, error) {
-	c := Defaults()
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("config: %w", err)
+		return Defaults(), fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads the YAML of the file named name over the defaults. Unknown
+// keys are errors, so a typo is not silently ignored; errors name the file
+// and line. An empty file is the defaults; a file of more than one YAML
+// document is an error, since only the first would be read.
+func Parse(name string, data []byte) (Config, error) {
+	c := Defaults()
+	what := "config " + name
+	if err := yamlerr.CheckUTF8(what, data); err != nil {
+		return c, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	// io.EOF: an empty file is the defaults.
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config %s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return c, yamlerr.Wrap(what, data, err)
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		if len(more.Content) > 0 && more.Content[0].Tag != "!!null" {
+			return c, fmt.Errorf("%s, line %d: a second YAML document (after ---): put every setting in one", what, more.Content[0].Line)
+		}
+	} else if !errors.Is(err, io.EOF) {
+		return c, yamlerr.Wrap(what, data, err)
 	}
 	return c, nil
 }
@@ -147,9 +169,14 @@ func (c *Config) Validate() error {
 	var problems []error
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 	for _, b := range c.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
+		if _, port, err := net.SplitHostPort(b); err != nil {
 			bad("brokers (--brokers): %q is not host:port", b)
+		} else if n, err := net.LookupPort("tcp", port); err != nil || n == 0 {
+			bad("brokers (--brokers): %q: the port must be 1 to 65535", b)
 		}
+	}
+	if err := aggregates.CheckName(c.Namespace); err != nil {
+		bad("namespace (--namespace): %q %v (it prefixes every topic name)", c.Namespace, err)
 	}
 	if c.Partitions < 1 || c.Partitions > 10000 {
 		bad("partitions (--partitions): %d, want 1 to 10000", c.Partitions)
@@ -169,8 +196,10 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		bad("data (--data): the data directory is required")
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+	if _, port, err := net.SplitHostPort(c.HTTP); err != nil {
 		bad("http (--http): %q is not host:port (for all interfaces, say 0.0.0.0:8080)", c.HTTP)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		bad("http (--http): %q: the port must be 0 to 65535 (0: any free port)", c.HTTP)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -13,12 +13,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.yaml.in/yaml/v3"
 )
 
 func write(t *testing.T, name, body string) string {
@@ -204,4 +206,130 @@ func selfSigned(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 	}
 	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return certPEM, certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+}
+
+// TestParseErrorsNameTheLine: every kind of broken YAML is refused naming
+// the file and the line it is on (and the column, where the problem is a
+// byte), whichever part of the YAML library finds it.
+func TestParseErrorsNameTheLine(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"a tab indenting the first line", "\tpartitions: 3\n", "config f.yaml, line 1: found character that cannot start any token"},
+		{"a tab indenting a later line", "partitions: 3\n\tbrokers: []\n", "config f.yaml, line 2: found a tab character"},
+		{"an unclosed flow sequence", "partitions: 3\nnamespace: x\nbrokers: [k:9092\n", "config f.yaml, line 3: did not find expected ',' or ']'"},
+		{"an unclosed flow mapping", "partitions: 3\nlog: {level: [}\n", "config f.yaml, line 2: did not find expected node content"},
+		{"an unclosed quote", "partitions: 3\nnamespace: \"x\n", "config f.yaml, line 2: found unexpected end of stream"},
+		{"a stray colon", "partitions: 3\nnamespace: x: y\n", "config f.yaml, line 2: mapping values are not allowed"},
+		{"a bad indentation", "log:\n  level: info\n format: json\n", "config f.yaml, line 3: did not find expected key"},
+		{"an unknown key", "brokers: [k:9092]\npartitons: 3\n", "line 2: field partitons not found"},
+		{"a key twice", "partitions: 3\npartitions: 4\n", `line 2: mapping key "partitions" already defined at line 1`},
+		{"a word for a number", "partitions: many\n", "line 1: cannot unmarshal !!str `many` into int"},
+		{"a number for a duration", "partitions: 3\ndedupe_window: 5\n", "line 2: cannot unmarshal !!int `5` into time.Duration"},
+		{"a word for a duration", "dedupe_window: forever\n", "line 1: cannot unmarshal !!str `forever` into time.Duration"},
+		{"a string for a list", "brokers: k:9092\n", "line 1: cannot unmarshal !!str `k:9092` into []string"},
+		{"a list for the file", "- brokers\n", "line 1: cannot unmarshal !!seq into config.Config"},
+		{"a second document", "partitions: 3\n---\nhttp: 0.0.0.0:80\n", "config f.yaml, line 3: a second YAML document"},
+		{"not UTF-8", "partitions: 3\nnamespace: caf\xe9\n", "config f.yaml, line 2, column 15: not valid UTF-8"},
+		{"a control character", "partitions: 3\nnamespace: a\x01b\n", "config f.yaml, line 2, column 13: control characters are not allowed"},
+		{"a NUL", "partitions: 3\x00\n", "config f.yaml, line 1, column 14: control characters are not allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "config f.yaml") {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+	// A document marker alone, or an empty document after it, is fine.
+	for _, ok := range []string{"---\npartitions: 3\n", "partitions: 3\n---\n", "partitions: 3\n...\n", "# only a comment\n", "~\n"} {
+		if _, err := Parse("f.yaml", []byte(ok)); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+// TestValidateNamesTheFlag: impossible values are refused naming the
+// setting and its flag.
+func TestValidateNamesTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"negative partitions", func(c *Config) { c.Partitions = -1 }, "partitions (--partitions): -1, want 1 to 10000"},
+		{"too many partitions", func(c *Config) { c.Partitions = 1 << 20 }, "partitions (--partitions): 1048576"},
+		{"replication factor 0", func(c *Config) { c.ReplicationFactor = 0 }, "replication_factor (--replication-factor): 0"},
+		{"snapshot every 0", func(c *Config) { c.SnapshotEvery = 0 }, "snapshot_every (--snapshot-every): 0"},
+		{"a dedupe window of 0", func(c *Config) { c.DedupeWindow = 0 }, "dedupe_window (--dedupe-window): 0s"},
+		{"a negative read wait", func(c *Config) { c.ReadWait = -time.Second }, "read_wait (--read-wait) -1s"},
+		{"read wait above its maximum", func(c *Config) { c.ReadWait = time.Minute }, "read_wait_max (--read-wait-max) 30s"},
+		{"no data directory", func(c *Config) { c.Data = "" }, "data (--data)"},
+		{"an HTTP port out of range", func(c *Config) { c.HTTP = "127.0.0.1:99999" }, `http (--http): "127.0.0.1:99999": the port must be 0 to 65535`},
+		{"an HTTP address without a port", func(c *Config) { c.HTTP = "localhost" }, `http (--http): "localhost" is not host:port`},
+		{"a broker port out of range", func(c *Config) { c.Brokers = []string{"k:0"} }, `brokers (--brokers): "k:0": the port must be 1 to 65535`},
+		{"a broker port that is no number", func(c *Config) { c.Brokers = []string{"k:kafka-port"} }, `brokers (--brokers): "k:kafka-port": the port must be`},
+		{"a namespace with a space", func(c *Config) { c.Namespace = "my ns" }, `namespace (--namespace): "my ns" must be lower-case letters`},
+		{"an empty namespace", func(c *Config) { c.Namespace = "" }, `namespace (--namespace): "" must be 1 to 64 characters`},
+		{"a namespace with a dot", func(c *Config) { c.Namespace = "a.b" }, `namespace (--namespace): "a.b"`},
+		{"an unknown log format", func(c *Config) { c.Log.Format = "xml" }, `log.format (--log-format): "xml"`},
+		{"an unknown wire format", func(c *Config) { c.SchemaRegistry.WireFormat = "protobuf" }, `schema_registry.wire_format (--wire-format): "protobuf"`},
+		{"a registry URL that is no URL", func(c *Config) { c.SchemaRegistry.URL = "registry:8081" }, `schema_registry.url (--schema-registry): "registry:8081"`},
+		{"a SASL password twice", func(c *Config) { c.SASL = SASL{Mechanism: "PLAIN", Username: "u", Password: "p", PasswordEnv: "P"} }, "sasl: set exactly one of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Defaults()
+			tc.set(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+	c := Defaults()
+	c.Brokers = []string{"k1:9092", "[::1]:9093"}
+	c.HTTP = ":0"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("good values: %v", err)
+	}
+}
+
+// FuzzParse: a config file of any content is read or refused, never
+// panics; a refusal names the file; a file that is read validates without
+// panicking and round-trips: written back as YAML, it reads the same.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("brokers: [k1:9092, k2:9092]\npartitions: 24\nsasl:\n  mechanism: SCRAM-SHA-512\n  username: strata\n  password_env: P\nauth_token_file: /etc/strata/tokens\n"))
+	f.Add([]byte("dedupe_window: 36h\nread_wait: 250ms\nread_wait_max: 1m\nlog: {level: debug, format: json}\ntls: {enabled: true, ca_file: ca.pem}\n"))
+	f.Add([]byte("schema_registry:\n  url: http://r:8081\n  wire_format: confluent\nreplication_factor: 3\nsnapshot_every: 5\n"))
+	f.Add([]byte("brokers: [k:9092\n"))
+	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a]\n"))
+	f.Add([]byte("partitions: 3\n---\nhttp: x\n"))
+	f.Add([]byte("\tpartitions: 3\x00\xff"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "config fuzz.yaml") {
+					t.Fatalf("a problem that does not name the file: %q", line)
+				}
+			}
+			return
+		}
+		_ = c.Validate()
+		out, err := yaml.Marshal(c)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", c, err)
+		}
+		back, err := Parse("again.yaml", out)
+		if err != nil {
+			t.Fatalf("%+v written as\n%s\ndoes not read back: %v", c, out, err)
+		}
+		if len(c.Brokers) == 0 {
+			c.Brokers = nil // nil and empty both write as []
+		}
+		if len(back.Brokers) == 0 {
+			back.Brokers = nil
+		}
+		if !reflect.DeepEqual(c, back) {
+			t.Fatalf("round trip:\n%+v\n%s\n%+v", c, out, back)
+		}
+	})
 }
