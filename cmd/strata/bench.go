@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -38,6 +39,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	loadEvents := fs.Int("load-events", 10000, "load: events of the loaded aggregate")
 	partitions := fs.Int("partitions", 12, "partitions of the scenarios' topics")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario instead of a table")
+	logLevel := fs.String("log-level", "warn", "level of the logs of the nodes the scenarios start: debug, info, warn, error")
 	profileDir := fs.String("profile-dir", "", "write a CPU profile of each scenario and an allocation profile after it (cumulative: diff with pprof -base) into this directory")
 	if _, err := parse(fs, args, stderr, "[flags]"); err != nil {
 		return flagExit(err)
@@ -83,7 +85,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "strata bench: cannot find my own binary for the memory scenario: %v\n", err)
 		return exitFailure
 	}
-	env := bench.Env{Partitions: int32(*partitions), Progress: stderr, Exec: exe}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageError(fs, stderr, "--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	env := bench.Env{Partitions: int32(*partitions), Progress: stderr, Exec: exe,
+		// The nodes' warnings and errors (a transaction retried, a
+		// rebalance) explain a figure.
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
 	if *brokers == "" {
 		c, addr, err := devbroker.Start(devbroker.Options{})
 		if err != nil {

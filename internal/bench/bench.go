@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -40,6 +41,8 @@ type Env struct {
 	// memory scenario runs `Exec serve --brokers …` in its own process.
 	Brokers []string
 	Exec    string
+	// Log receives the logs of the nodes scenarios start (nil: none).
+	Log *slog.Logger
 }
 
 func (e *Env) progress(format string, args ...any) {
@@ -105,6 +108,7 @@ func (e *Env) startNode(ctx context.Context, ns string, cfg node.Config) (*runni
 	cfg.Opts, cfg.Namespace, cfg.Partitions, cfg.DataDir, cfg.HTTPAddr = e.Opts, ns, e.Partitions, dir, "127.0.0.1:0"
 	cfg.Types = []aggregates.Type{account.Type}
 	cfg.OnReady = func(url string) { ready <- url }
+	cfg.Log = e.Log
 	go func() { done <- node.Run(nctx, cfg) }()
 	stop := func() error {
 		cancel()

@@ -121,12 +121,18 @@ func HTTP(ctx context.Context, env Env, hc HTTPConfig) (Result, error) {
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
-	if f := failed.Load(); f > 0 {
-		return res, fmt.Errorf("http: %d of %d commands failed, the first: %w", f, hc.Commands, first)
-	}
 	slices.Sort(lat)
-	driven{total: hc.Commands, took: took, lat: lat}.fill(&res)
+	ok := hc.Commands - int(failed.Load())
+	driven{total: ok, took: took, lat: lat}.fill(&res)
 	res.Extra = map[string]any{"commands": hc.Commands, "clients": hc.Clients, "aggregates": hc.Aggregates, "p999_ms": round2(pct(lat, 0.999))}
+	if f := failed.Load(); f > 0 {
+		// A figure with failures in it is still a figure: report them
+		// with it rather than lose the run; a command that failed counts
+		// in neither the throughput nor the latencies.
+		res.Extra["failed"] = f
+		res.Extra["first_failure"] = first.Error()
+		env.progress("http: %d of %d commands failed; the first: %v", f, hc.Commands, first)
+	}
 	return res, nil
 }
 
