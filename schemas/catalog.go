@@ -18,8 +18,10 @@
 package schemas
 
 import (
+	"bytes"
 	"embed"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/soe"
@@ -149,6 +152,15 @@ func Load(fsys fs.FS) (*Catalog, error) {
 			problems = append(problems, fmt.Errorf("%s: %w", f, err))
 			continue
 		}
+		// hamba reads a file that is not JSON as a type name, and says
+		// "unknown type" followed by the whole file: say where instead.
+		if where, err := jsonSyntax(data); err != nil {
+			if where != "" {
+				f += ", " + where
+			}
+			problems = append(problems, fmt.Errorf("%s: %w", f, err))
+			continue
+		}
 		// A fresh cache per file: hamba's shared cache would let one
 		// file's named types leak into another's.
 		sch, err := avro.ParseBytesWithCache(data, "", &avro.SchemaCache{})
@@ -219,6 +231,44 @@ func Load(fsys fs.FS) (*Catalog, error) {
 		return nil, errors.Join(problems...)
 	}
 	return c, nil
+}
+
+// jsonSyntax returns why data is not one JSON value in UTF-8, with where
+// ("line 3, column 7"), or nil.
+func jsonSyntax(data []byte) (where string, err error) {
+	at := func(off int) string {
+		b := data[:min(max(off, 0), len(data))]
+		return fmt.Sprintf("line %d, column %d", 1+bytes.Count(b, []byte("\n")), len(b)-bytes.LastIndexByte(b, '\n'))
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "", errors.New("the file is empty: want an Avro schema, in JSON")
+	}
+	if !utf8.Valid(data) {
+		off := 0
+		for off < len(data) {
+			r, n := utf8.DecodeRune(data[off:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			off += n
+		}
+		return at(off), errors.New("not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		off := len(data) // io.ErrUnexpectedEOF: at the end
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off = int(se.Offset) - 1 // the offset after the byte at fault
+		}
+		return at(off), fmt.Errorf("not valid JSON: %v", err)
+	}
+	if off := int(dec.InputOffset()); dec.More() || len(bytes.TrimSpace(data[off:])) > 0 {
+		off += len(data[off:]) - len(bytes.TrimLeft(data[off:], " \t\r\n"))
+		return at(off), errors.New("not valid JSON: data after the schema")
+	}
+	return "", nil
 }
 
 // recordName maps a file's Name to its record name: state.v1.avsc holds the
@@ -330,10 +380,27 @@ func (c *Catalog) Parse(data []byte) (*Version, []byte, error) {
 }
 
 // Decode reads body, written with version ver, into v, a pointer to the Go
-// type of the subject's newest version.
+// type of the subject's newest version. A body that does not follow its
+// schema to the last byte (cut short, with bytes after it, with counts or
+// indexes out of range) is an error wrapping ErrMalformed.
 func (c *Catalog) Decode(ver *Version, body []byte, v any) error {
+	return c.decode(ver, body, v, false)
+}
+
+// DecodeInput is Decode for what comes from outside, commands: it also
+// refuses strings that are not UTF-8, as the Avro specification wants
+// them. Stored events are read with Decode, which lets such strings
+// through: an event written before this check must not stop a partition.
+func (c *Catalog) DecodeInput(ver *Version, body []byte, v any) error {
+	return c.decode(ver, body, v, true)
+}
+
+func (c *Catalog) decode(ver *Version, body []byte, v any, text bool) error {
 	if ver.readErr != nil {
 		return fmt.Errorf("decode: %w: it needs an upcaster", ver.readErr)
+	}
+	if err := checkBody(ver.Schema, body, text); err != nil {
+		return fmt.Errorf("decode %s (fingerprint %016x): %w", ver.File, ver.Fingerprint, err)
 	}
 	if err := c.api.Unmarshal(ver.read, body, v); err != nil {
 		return fmt.Errorf("decode %s (fingerprint %016x): %w", ver.File, ver.Fingerprint, err)
@@ -343,8 +410,11 @@ func (c *Catalog) Decode(ver *Version, body []byte, v any) error {
 
 // DecodeGeneric reads body, written with version ver, with ver's own
 // schema into generic values (records as map[string]any): what upcasters
-// work on.
+// work on. It checks body as Decode does.
 func (c *Catalog) DecodeGeneric(ver *Version, body []byte) (map[string]any, error) {
+	if err := checkBody(ver.Schema, body, false); err != nil {
+		return nil, fmt.Errorf("decode %s (fingerprint %016x): %w", ver.File, ver.Fingerprint, err)
+	}
 	var m map[string]any
 	if err := c.api.Unmarshal(ver.Schema, body, &m); err != nil {
 		return nil, fmt.Errorf("decode %s (fingerprint %016x): %w", ver.File, ver.Fingerprint, err)

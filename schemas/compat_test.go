@@ -170,14 +170,25 @@ func TestModesFileErrors(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{`default "SIDEWAYS" is not a mode`, "subject shop/Nope has no .avsc files", `subject shop/Paid: "BACKWARDS" is not a mode`} {
+	for _, want := range []string{`compatibility.yaml, line 1: default "SIDEWAYS" is not a mode`, "compatibility.yaml, line 3: subject shop/Nope has no .avsc files", `compatibility.yaml, line 4: subject shop/Paid: "BACKWARDS" is not a mode`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
 	_, err = Load(fstest.MapFS{"compatibility.yaml": {Data: []byte("defualt: FULL\n")}})
-	if err == nil || !strings.Contains(err.Error(), "line 1") {
+	if err == nil || !strings.Contains(err.Error(), "compatibility.yaml, line 1: field defualt not found") {
 		t.Fatalf("unknown key: %v", err)
+	}
+	for yml, want := range map[string]string{
+		"default: FULL\nsubjects:\n  shop/Paid: [BACKWARD\n": "compatibility.yaml, line 3: did not find expected ',' or ']'",
+		"default: FULL\n\tsubjects: {}\n":                    "compatibility.yaml, line 2: found a tab character",
+		"default: FULL\nsubjects: {shop/Paid: FULL}\nx: 1\n": "compatibility.yaml, line 3: field x not found",
+		"default: FUL\xc9\n":                                 "compatibility.yaml, line 1, column 13: not valid UTF-8",
+	} {
+		_, err = Load(fstest.MapFS{"shop/Paid.v1.avsc": {Data: []byte(paidV1)}, "compatibility.yaml": {Data: []byte(yml)}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", yml, err, want)
+		}
 	}
 }
 

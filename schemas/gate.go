@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/strata-es/strata/internal/yamlerr"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -60,7 +61,8 @@ type modesFile struct {
 	Subjects map[string]Mode `yaml:"subjects"`
 }
 
-// loadModes reads compatibility.yaml from fsys, if it exists.
+// loadModes reads compatibility.yaml from fsys, if it exists. Each problem
+// names the file and its line.
 func loadModes(fsys fs.FS, subjects map[string]*Subject) (Mode, map[string]Mode, []error) {
 	data, err := fs.ReadFile(fsys, ModesFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -69,28 +71,63 @@ func loadModes(fsys fs.FS, subjects map[string]*Subject) (Mode, map[string]Mode,
 	if err != nil {
 		return DefaultMode, nil, []error{fmt.Errorf("%s: %w", ModesFile, err)}
 	}
+	if err := yamlerr.CheckUTF8(ModesFile, data); err != nil {
+		return DefaultMode, nil, []error{err}
+	}
 	var f modesFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return DefaultMode, nil, []error{fmt.Errorf("%s: %v", ModesFile, strings.TrimPrefix(err.Error(), "yaml: "))}
+		return DefaultMode, nil, []error{yamlerr.Wrap(ModesFile, data, err)}
+	}
+	// The lines of the settings, for the problems below: the file
+	// decoded, so it parses.
+	lines := map[string]int{}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) == nil && len(root.Content) == 1 {
+		top := root.Content[0]
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			lines[top.Content[i].Value] = top.Content[i].Line
+			if top.Content[i].Value == "subjects" {
+				subs := top.Content[i+1]
+				for j := 0; j+1 < len(subs.Content); j += 2 {
+					lines["subjects/"+subs.Content[j].Value] = subs.Content[j].Line
+				}
+			}
+		}
+	}
+	at := func(key string) string {
+		if n := lines[key]; n > 0 {
+			return fmt.Sprintf("%s, line %d", ModesFile, n)
+		}
+		return ModesFile
 	}
 	var problems []error
 	if f.Default == "" {
 		f.Default = DefaultMode
 	}
 	if !f.Default.valid() {
-		problems = append(problems, fmt.Errorf("%s: default %q is not a mode (BACKWARD, FORWARD, FULL, each also _TRANSITIVE, or NONE)", ModesFile, f.Default))
+		problems = append(problems, fmt.Errorf("%s: default %q is not a mode (BACKWARD, FORWARD, FULL, each also _TRANSITIVE, or NONE)", at("default"), f.Default))
 	}
-	for s, m := range f.Subjects {
+	for _, s := range sortedKeys(f.Subjects) {
+		m := f.Subjects[s]
 		if !m.valid() {
-			problems = append(problems, fmt.Errorf("%s: subject %s: %q is not a mode (BACKWARD, FORWARD, FULL, each also _TRANSITIVE, or NONE)", ModesFile, s, m))
+			problems = append(problems, fmt.Errorf("%s: subject %s: %q is not a mode (BACKWARD, FORWARD, FULL, each also _TRANSITIVE, or NONE)", at("subjects/"+s), s, m))
 		}
 		if _, ok := subjects[s]; !ok {
-			problems = append(problems, fmt.Errorf("%s: subject %s has no .avsc files (want schemas/%s.v1.avsc)", ModesFile, s, s))
+			problems = append(problems, fmt.Errorf("%s: subject %s has no .avsc files (want schemas/%s.v1.avsc)", at("subjects/"+s), s, s))
 		}
 	}
 	return f.Default, f.Subjects, problems
+}
+
+func sortedKeys(m map[string]Mode) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Mode returns a subject's compatibility mode.

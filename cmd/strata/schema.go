@@ -34,17 +34,24 @@ Each takes --dir DIR to read .avsc files from DIR instead of those built into th
 	return subs[args[0]](ctx, args[1:], stdout, stderr)
 }
 
-// catalogFlag adds --dir and returns a loader.
-func catalogFlag(fs *flag.FlagSet) func() (*schemas.Catalog, error) {
+// catalogFlag adds --dir and returns a loader of the catalog. When it
+// cannot load, the loader says why on stderr, naming each broken file, and
+// returns nil and the exit code.
+func catalogFlag(fs *flag.FlagSet) func(stderr io.Writer) (*schemas.Catalog, int) {
 	dir := fs.String("dir", "", "read the .avsc files and compatibility.yaml from this directory (default: those built into the binary)")
-	return func() (*schemas.Catalog, error) {
+	return func(stderr io.Writer) (*schemas.Catalog, int) {
 		if *dir == "" {
-			return schemas.Default(), nil
+			return schemas.Default(), exitOK
 		}
 		if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("--dir %s: not a directory", *dir)
+			return nil, usageError(fs, stderr, "--dir %s: not a directory", *dir)
 		}
-		return schemas.Load(os.DirFS(*dir))
+		cat, err := schemas.Load(os.DirFS(*dir))
+		if err != nil {
+			fmt.Fprintf(stderr, "strata %s: the catalog in %s does not load:\n%v\n", fs.Name(), *dir, err)
+			return nil, exitFailure
+		}
+		return cat, exitOK
 	}
 }
 
@@ -54,10 +61,9 @@ func schemaCheck(_ context.Context, args []string, stdout, stderr io.Writer) int
 	if _, err := parse(fs, args, stderr, "[--dir DIR]"); err != nil {
 		return flagExit(err)
 	}
-	cat, err := load()
-	if err != nil {
-		fmt.Fprintf(stderr, "strata schema check: the catalog does not load:\n%v\n", err)
-		return exitFailure
+	cat, code := load(stderr)
+	if cat == nil {
+		return code
 	}
 	var problems []string
 	for _, t := range builtinTypes {
@@ -90,10 +96,9 @@ func schemaList(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := parse(fs, args, stderr, "[--dir DIR]"); err != nil {
 		return flagExit(err)
 	}
-	cat, err := load()
-	if err != nil {
-		fmt.Fprintf(stderr, "strata schema list: %v\n", err)
-		return exitFailure
+	cat, code := load(stderr)
+	if cat == nil {
+		return code
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SUBJECT\tVERSION\tFINGERPRINT (CRC-64-AVRO)\tMODE\tFILE")
@@ -118,10 +123,9 @@ func schemaDiff(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(pos) != 3 {
 		return usageError(fs, stderr, "want SUBJECT V1 V2 (like account/AccountOpened 1 3), got %d arguments", len(pos))
 	}
-	cat, err := load()
-	if err != nil {
-		fmt.Fprintf(stderr, "strata schema diff: %v\n", err)
-		return exitFailure
+	cat, code := load(stderr)
+	if cat == nil {
+		return code
 	}
 	s, ok := cat.Subject(pos[0])
 	if !ok {
@@ -173,10 +177,9 @@ func schemaRegister(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *url == "" {
 		return usageError(fs, stderr, "--schema-registry is required")
 	}
-	cat, err := load()
-	if err != nil {
-		fmt.Fprintf(stderr, "strata schema register: %v\n", err)
-		return exitFailure
+	cat, code := load(stderr)
+	if cat == nil {
+		return code
 	}
 	cl, err := sr.NewClient(sr.URLs(*url))
 	if err != nil {

@@ -84,10 +84,69 @@ func TestSchemaCheck(t *testing.T) {
 	if code, out, errs := cli(t, "schema", "check", "--dir", dir); code != 0 {
 		t.Fatalf("a compatible v2: %d %s %s", code, out, errs)
 	}
-	// A broken file is named.
-	dir = copySchemas(t, map[string]string{"account/MoneyDeposited.v2.avsc": `{"type":"record","name":"MoneyDeposited","fields":[`})
-	if code, _, errs := cli(t, "schema", "check", "--dir", dir); code != exitFailure || !strings.Contains(errs, "account/MoneyDeposited.v2.avsc: not a valid Avro schema") {
-		t.Fatalf("broken file: %d %s", code, errs)
+}
+
+// TestSchemaCheckMalformedFiles: a directory with a broken .avsc or
+// compatibility.yaml is refused, each problem naming its file and, for
+// syntax, its line and column.
+func TestSchemaCheckMalformedFiles(t *testing.T) {
+	deposit := func(fields string) string {
+		return `{"type":"record","name":"Deposit","namespace":"strata.account","fields":[` + fields + `]}`
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"JSON cut short", map[string]string{"account/Deposit.v2.avsc": `{"type":"record","name":"Deposit","fields":[`},
+			[]string{"account/Deposit.v2.avsc, line 1, column 45: not valid JSON: unexpected EOF"}},
+		{"a missing comma on line 4", map[string]string{"account/Deposit.v2.avsc": "{\n  \"type\": \"record\",\n  \"name\": \"Deposit\"\n  \"fields\": []\n}\n"},
+			[]string{"account/Deposit.v2.avsc, line 4, column 3: not valid JSON: invalid character '\"' after object key:value pair"}},
+		{"text after the schema", map[string]string{"account/Deposit.v2.avsc": deposit(`{"name":"amount","type":"long"}`) + "\n}\n"},
+			[]string{"account/Deposit.v2.avsc, line 2, column 1: not valid JSON: data after the schema"}},
+		{"not UTF-8", map[string]string{"account/Deposit.v2.avsc": deposit(`{"name":"amount","type":"long","doc":"caf` + "\xe9" + `"}`)},
+			[]string{"account/Deposit.v2.avsc, line 1, column 115: not valid UTF-8"}},
+		{"an empty file", map[string]string{"account/Deposit.v2.avsc": "\n"},
+			[]string{"account/Deposit.v2.avsc: the file is empty"}},
+		{"an unknown type", map[string]string{"account/Deposit.v2.avsc": deposit(`{"name":"amount","type":"money"}`)},
+			[]string{"account/Deposit.v2.avsc: not a valid Avro schema: avro: unknown type: money"}},
+		{"a default of the wrong type", map[string]string{"account/Deposit.v2.avsc": deposit(`{"name":"amount","type":"long"},{"name":"memo","type":"string","default":5}`)},
+			[]string{"account/Deposit.v2.avsc: not a valid Avro schema", "memo"}},
+		{"not a record", map[string]string{"account/Deposit.v2.avsc": `{"type":"enum","name":"Deposit","namespace":"strata.account","symbols":["A"]}`},
+			[]string{"account/Deposit.v2.avsc: top-level type must be a record, is enum"}},
+		{"the wrong record name", map[string]string{"account/Deposit.v2.avsc": `{"type":"record","name":"Withdraw","namespace":"strata.account","fields":[{"name":"amount","type":"long"}]}`},
+			[]string{`account/Deposit.v2.avsc: record full name is "strata.account.Withdraw", want "strata.account.Deposit"`}},
+		{"a bad file name", map[string]string{"account/Deposit-v2.avsc": deposit(`{"name":"amount","type":"long"}`)},
+			[]string{"account/Deposit-v2.avsc: file name must be <Name>.v<N>.avsc"}},
+		{"a version skipped", map[string]string{"account/Deposit.v3.avsc": deposit(`{"name":"amount","type":"long"},{"name":"memo","type":"string","default":""}`)},
+			[]string{"account/Deposit.v3.avsc: version 3 follows version 1"}},
+		{"a version that changes nothing", map[string]string{"account/Deposit.v2.avsc": deposit(`{"name":"amount","type":"long","doc":"only the doc changed"}`)},
+			[]string{"account/Deposit.v2.avsc: same canonical schema as account/Deposit.v1.avsc"}},
+		{"compatibility.yaml: an unknown mode", map[string]string{"compatibility.yaml": "default: FULL_TRANSITIVE\nsubjects:\n  account/Deposit: SIDEWAYS\n"},
+			[]string{`compatibility.yaml, line 3: subject account/Deposit: "SIDEWAYS" is not a mode`}},
+		{"compatibility.yaml: a syntax error", map[string]string{"compatibility.yaml": "default: FULL_TRANSITIVE\nsubjects:\n  account/Deposit: [FULL\n"},
+			[]string{"compatibility.yaml, line 3: did not find expected ',' or ']'"}},
+		{"compatibility.yaml: a misspelt key", map[string]string{"compatibility.yaml": "default: FULL_TRANSITIVE\nsubject:\n  account/Deposit: FULL\n"},
+			[]string{"compatibility.yaml, line 2: field subject not found"}},
+		{"two broken files at once", map[string]string{"account/Deposit.v2.avsc": "{", "order/AddItem.v2.avsc": "[]"},
+			[]string{"account/Deposit.v2.avsc, line 1, column 2: not valid JSON", "order/AddItem.v2.avsc: top-level type must be a record, is union"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copySchemas(t, tc.files)
+			code, out, errs := cli(t, "schema", "check", "--dir", dir)
+			if code != exitFailure || !strings.Contains(errs, "the catalog in "+dir+" does not load") {
+				t.Fatalf("exit %d: %s %s", code, out, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("output lacks %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+	missing := filepath.Join(t.TempDir(), "nowhere")
+	if code, _, errs := cli(t, "schema", "check", "--dir", missing); code != exitUsage || !strings.Contains(errs, "--dir "+missing+": not a directory") {
+		t.Fatalf("a missing --dir: %d %s", code, errs)
 	}
 }
 

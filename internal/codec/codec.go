@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/schemas"
@@ -50,7 +51,7 @@ func (c Codec) CommandAvro(data []byte) (aggregates.Command, error) {
 	if !ok {
 		return nil, aggregates.Invalid("payload is a %s, not a command of %s", ver.Subject, c.Type.Name())
 	}
-	if err := c.Catalog.Decode(ver, body, v); err != nil {
+	if err := c.Catalog.DecodeInput(ver, body, v); err != nil {
 		return nil, aggregates.Invalid("%v", err)
 	}
 	return aggregates.Deref(v).(aggregates.Command), nil
@@ -170,9 +171,13 @@ func (c Codec) DecodeState(data []byte) (any, error) {
 	return aggregates.Deref(p), nil
 }
 
-// StrictJSON decodes exactly one JSON value into v, refusing unknown fields
-// and trailing data.
+// StrictJSON decodes exactly one JSON value into v, refusing invalid UTF-8
+// (which encoding/json would silently turn into U+FFFD, changing the
+// sender's text), unknown fields and trailing data.
 func StrictJSON(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return fmt.Errorf("not valid UTF-8 at byte %d", invalidUTF8At(data))
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -182,4 +187,16 @@ func StrictJSON(data []byte, v any) error {
 		return fmt.Errorf("unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// invalidUTF8At returns the offset of data's first invalid UTF-8 sequence.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
