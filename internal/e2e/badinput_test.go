@@ -19,7 +19,7 @@ func testBadHTTPInput(t *testing.T, b *broker) {
 		{"malformed JSON", "POST", "/v1/commands/account/acc-b", `{"type":`, 400, "body must be a JSON object"},
 		{"not an object", "POST", "/v1/commands/account/acc-b", `[1,2]`, 400, "body must be a JSON object"},
 		{"unknown field", "POST", "/v1/commands/account/acc-b", `{"type":"Deposit","data":{"amount":1},"extra":1}`, 400, `unknown field "extra"`},
-		{"trailing data", "POST", "/v1/commands/account/acc-b", `{"type":"Deposit","data":{"amount":1}} {}`, 400, "after the JSON object"},
+		{"trailing data", "POST", "/v1/commands/account/acc-b", `{"type":"Deposit","data":{"amount":1}} {}`, 400, "after the JSON value"},
 		{"missing type", "POST", "/v1/commands/account/acc-b", `{"data":{"amount":1}}`, 400, `"type" is required`},
 		{"unknown command type", "POST", "/v1/commands/account/acc-b", `{"type":"Close"}`, 400, `unknown command type "Close"`},
 		{"unknown aggregate", "POST", "/v1/commands/spaceship/s-1", `{"type":"Launch"}`, 404, `aggregate type "spaceship"`},

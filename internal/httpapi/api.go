@@ -2,10 +2,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -39,9 +41,19 @@ type waiter struct {
 	applied *position.Tracker
 }
 
+// Sender sends a command to its aggregate's processor and waits for the
+// result: *processor.Sender. It checks the request first (the aggregate ID,
+// the command ID, the command's type and data): errors wrap
+// aggregates.ErrNotFound for an unknown aggregate type,
+// aggregates.ErrInvalid for a bad command, processor.ErrTimeout when no
+// result came in time. It must be safe for concurrent use.
+type Sender interface {
+	Send(ctx context.Context, agg, id string, req processor.Request) (*processor.Result, error)
+}
+
 // Config configures the API.
 type Config struct {
-	Sender *processor.Sender
+	Sender Sender
 	Codecs map[string]codec.Codec
 	DB     *store.DB
 	// Applied tracks what the local aggregate state has applied.
@@ -211,21 +223,19 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 	agg, id := r.PathValue("aggregate"), r.PathValue("id")
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	var req processor.Request
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes))
 			return
 		}
-		writeError(w, http.StatusBadRequest, `body must be a JSON object {"type","data","expected_version"?,"command_id"?}: `+err.Error())
+		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "body has data after the JSON object")
+	req, err := DecodeCommand(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.CommandTimeout)
@@ -264,6 +274,29 @@ func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusBadRequest, res)
 	}
+}
+
+// DecodeCommand decodes the body of POST /v1/commands/{aggregate}/{id}:
+// one JSON object {"type","data","expected_version"?,"command_id"?} in
+// UTF-8, with no other field and nothing after it. The data is returned
+// compacted, so that the command record it becomes holds no padding
+// (a body of spaces within the size limit would otherwise make a record
+// larger than Kafka takes). It checks the envelope only; the Sender checks
+// the command.
+func DecodeCommand(body []byte) (processor.Request, error) {
+	var req processor.Request
+	if err := codec.StrictJSON(body, &req); err != nil {
+		return req, fmt.Errorf(`body must be a JSON object {"type","data","expected_version"?,"command_id"?}: %w`, err)
+	}
+	if len(req.Data) > 0 {
+		var buf bytes.Buffer
+		// Cannot fail: StrictJSON checked the data is one JSON value.
+		if err := json.Compact(&buf, req.Data); err != nil {
+			return req, fmt.Errorf("data: %w", err)
+		}
+		req.Data = buf.Bytes()
+	}
+	return req, nil
 }
 
 func (a *api) codec(w http.ResponseWriter, r *http.Request) (codec.Codec, string, bool) {

@@ -189,3 +189,56 @@ func TestParseTokensErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// FuzzParseTokens: a token file of any content is read or refused, never
+// panics; a refusal names the file and line of each problem and never
+// shows what may be a secret (any run of 16 or more non-space bytes of
+// the file); a file that is read gives each line's token its role.
+func FuzzParseTokens(f *testing.F) {
+	f.Add("# operators\n" + rwToken + "\n\n  read-only " + roToken + "  # dashboards\n")
+	f.Add("read-write abcdefghijklmnop0123==\r\nOpenSSL+base64/token.0123~_-\n")
+	f.Add("s3cret-part-one-xyz s3cret-part-two-xyz\nread-only sh0rt\ns3cret\"quoted-abcdefgh\n")
+	f.Add("tok-0123456789abcdef\nread-only tok-0123456789abcdef\n")
+	f.Add("read-only\n=================\n#\x00\xff\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		tokens, err := ParseTokens("tokens", strings.NewReader(file))
+		if err != nil {
+			msg := err.Error()
+			for _, line := range strings.Split(msg, "\n") {
+				if !strings.HasPrefix(line, "auth token file tokens") {
+					t.Fatalf("a problem that does not name the file: %q", line)
+				}
+			}
+			for _, field := range strings.Fields(file) {
+				if len(field) >= MinTokenLen && strings.Contains(msg, field) {
+					t.Fatalf("the error shows %q:\n%s", field, msg)
+				}
+			}
+			return
+		}
+		// Read: every line that holds a token gave it its role.
+		n := 0
+		for _, line := range strings.Split(file, "\n") {
+			line, _, _ = strings.Cut(strings.TrimSuffix(line, "\r"), "#")
+			fields := strings.Fields(line)
+			if len(fields) == 0 {
+				continue
+			}
+			n++
+			want := ReadWrite
+			if len(fields) == 2 && fields[0] == "read-only" {
+				want = ReadOnly
+			}
+			tok := fields[len(fields)-1]
+			if got := tokens.Role(tok); got != want || !validToken(tok) || len(tok) < MinTokenLen {
+				t.Fatalf("token %q of line %q: role %s, want %s", tok, line, got, want)
+			}
+		}
+		if tokens.Len() != n || tokens.Count(ReadOnly)+tokens.Count(ReadWrite) != n {
+			t.Fatalf("%d tokens (%d read-only, %d read-write) from %d lines", tokens.Len(), tokens.Count(ReadOnly), tokens.Count(ReadWrite), n)
+		}
+		if tokens.Role("") != NoRole || tokens.Role("not a token: it has spaces") != NoRole {
+			t.Fatal("a role for what cannot be a token")
+		}
+	})
+}
