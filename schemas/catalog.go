@@ -165,7 +165,7 @@ func Load(fsys fs.FS) (*Catalog, error) {
 		// file's named types leak into another's.
 		sch, err := avro.ParseBytesWithCache(data, "", &avro.SchemaCache{})
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: not a valid Avro schema: %w", f, err))
+			problems = append(problems, fmt.Errorf("%s: not a valid Avro schema: %s", f, oneLine(err)))
 			continue
 		}
 		rec, ok := sch.(*avro.RecordSchema)
@@ -181,7 +181,7 @@ func Load(fsys fs.FS) (*Catalog, error) {
 		}
 		fp, err := soe.ComputeFingerprint(sch)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: fingerprint: %w", f, err))
+			problems = append(problems, fmt.Errorf("%s: fingerprint: %s", f, oneLine(err)))
 			continue
 		}
 		key := dir + "/" + m[1]
@@ -269,6 +269,19 @@ func jsonSyntax(data []byte) (where string, err error) {
 		return at(off), errors.New("not valid JSON: data after the schema")
 	}
 	return "", nil
+}
+
+// oneLine joins the lines of a multi-line error of hamba/avro (its
+// mapstructure errors are), so that each problem of Load is one line
+// naming its file.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // recordName maps a file's Name to its record name: state.v1.avsc holds the
