@@ -32,6 +32,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Partitions, "partitions", 4, "partitions of the topics")
 	fs.IntVar(&c.SnapshotEvery, "snapshot-every", 20, "the instances' --snapshot-every (small, so restores from snapshots happen)")
 	fs.IntVar(&c.Accounts, "accounts", 40, "accounts the workload uses")
+	fs.StringVar(&c.Chaos, "chaos", "kill,pause,broker", "chaos actions, comma-separated: kill (SIGKILL an instance and restart it), pause (SIGSTOP it past the session timeout), broker (restart the broker); none for none")
 	fs.DurationVar(&c.ChaosEvery, "chaos-every", 4*time.Second, "mean time between chaos actions")
 	fs.DurationVar(&c.PauseFor, "pause", 12*time.Second, "how long an instance stays SIGSTOPped (more than the 10s group session timeout)")
 	fs.StringVar(&c.Dir, "dir", "", "where to make the run's directory of data and logs (default: the system's temp dir)")

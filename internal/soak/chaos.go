@@ -26,12 +26,18 @@ const (
 func (s *soak) chaos(ctx context.Context, until time.Time) {
 	rng := rand.New(rand.NewPCG(s.cfg.Seed, 0xc4a05))
 	c := s.cluster
+	on, _ := s.cfg.actions() // Validate checked it
+	if on[actBroker] && !s.canRestartBroker() {
+		on[actBroker] = false
+	}
+	if on == [numActs]bool{} {
+		return
+	}
 	var pending []int
 	for _, a := range rng.Perm(numActs) {
-		if a == actBroker && !s.canRestartBroker() {
-			continue
+		if on[a] {
+			pending = append(pending, a)
 		}
-		pending = append(pending, a)
 	}
 	pausesDone := make(chan struct{}, 64)
 	pausing := 0
@@ -58,16 +64,16 @@ func (s *soak) chaos(ctx context.Context, until time.Time) {
 		if len(pending) > 0 {
 			act, pending = pending[0], pending[1:]
 		} else {
-			switch r := rng.IntN(10); {
-			case r < 6:
-				act = actKill
-			case r < 8:
-				act = actPause
-			default:
-				act = actBroker
-			}
-			if act == actBroker && !s.canRestartBroker() {
-				act = actKill
+			// Weights: kills 6, pauses 2, broker restarts 2.
+			for act < 0 || !on[act] {
+				switch r := rng.IntN(10); {
+				case r < 6:
+					act = actKill
+				case r < 8:
+					act = actPause
+				default:
+					act = actBroker
+				}
 			}
 		}
 		switch act {

@@ -77,6 +77,11 @@ type Config struct {
 	Accounts int
 	// Namespace of the topics. Default soak<seed>.
 	Namespace string
+	// Chaos lists the chaos actions to take, comma-separated: kill (SIGKILL
+	// an instance, restart it), pause (SIGSTOP it past the group session
+	// timeout), broker (stop and restart the broker); "none" for none.
+	// Default "kill,pause,broker".
+	Chaos string
 	// ChaosEvery is the mean time between chaos actions. Default 4s.
 	ChaosEvery time.Duration
 	// PauseFor is how long a SIGSTOP lasts, at least. Default 12s: longer
@@ -127,6 +132,9 @@ func (c *Config) setDefaults() {
 	if c.Namespace == "" {
 		c.Namespace = fmt.Sprintf("soak%d", c.Seed)
 	}
+	if c.Chaos == "" {
+		c.Chaos = "kill,pause,broker"
+	}
 	if c.ChaosEvery == 0 {
 		c.ChaosEvery = 4 * time.Second
 	}
@@ -176,6 +184,9 @@ func (c *Config) Validate() error {
 	default:
 		problems = append(problems, fmt.Errorf("broker stop %q: want kill, graceful or both", c.BrokerStop))
 	}
+	if _, err := c.actions(); err != nil {
+		problems = append(problems, err)
+	}
 	if c.PauseFor < 11*time.Second {
 		problems = append(problems, fmt.Errorf("pause %s: want more than the 10s group session timeout", c.PauseFor))
 	}
@@ -183,6 +194,27 @@ func (c *Config) Validate() error {
 		problems = append(problems, fmt.Errorf("chaos interval %s: want more than zero", c.ChaosEvery))
 	}
 	return errors.Join(problems...)
+}
+
+// actions parses Chaos into a set of actions.
+func (c *Config) actions() ([numActs]bool, error) {
+	var on [numActs]bool
+	if c.Chaos == "none" {
+		return on, nil
+	}
+	for _, a := range strings.Split(c.Chaos, ",") {
+		switch strings.TrimSpace(a) {
+		case "kill":
+			on[actKill] = true
+		case "pause":
+			on[actPause] = true
+		case "broker":
+			on[actBroker] = true
+		default:
+			return on, fmt.Errorf("chaos %q: want a list of kill, pause and broker, or none", c.Chaos)
+		}
+	}
+	return on, nil
 }
 
 // stats counts what happened during the run. Safe for concurrent use.
