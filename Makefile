@@ -80,6 +80,25 @@ bench-kafka: build
 	@set -e; $(MAKE) --no-print-directory kafka-up KAFKA_NODES=1; \
 	status=0; ./$(BIN) bench --brokers $$(cat $(KAFKA_STATE)/bootstrap) $(ARGS) || status=$$?; \
 	$(MAKE) --no-print-directory kafka-down; exit $$status
+## soak: the chaos soak on the embedded broker, about a minute of load and
+## then the checks (strata soak): strata serve processes SIGKILLed, paused and
+## cut off from a restarted broker under load; fails when a command was lost
+## or applied twice, or an instance serves what a replay of the events topic
+## does not give. ARGS go to strata soak (--duration 10m --seed N --keep ...).
+.PHONY: soak soak-kafka
+soak: build
+	./$(BIN) soak --duration 60s $(ARGS)
+
+## soak-kafka: the same against a local 3-node Apache Kafka (RF 3), killing
+## and restarting its nodes; stops the cluster afterwards, also on failure
+SOAK_KAFKA_DURATION ?= 2m
+soak-kafka: build
+	@set -e; $(MAKE) --no-print-directory kafka-up KAFKA_NODES=3; \
+	status=0; ./$(BIN) soak --duration $(SOAK_KAFKA_DURATION) --brokers $$(cat $(KAFKA_STATE)/bootstrap) --replication-factor 3 \
+		--broker-kill-cmd 'bash compose/kafka-kill-node.sh {node}' --broker-start-cmd 'bash compose/kafka-start-node.sh {node}' \
+		$(ARGS) || status=$$?; \
+	$(MAKE) --no-print-directory kafka-down; \
+	exit $$status
 
 ## bench-micro: the go test micro-benchmarks of the hot paths (Avro encode and
 ## decode, upcasting, Decide/Evolve, the state store), no broker
