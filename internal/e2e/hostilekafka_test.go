@@ -270,3 +270,146 @@ func testOversizedCommandRecord(t *testing.T, b *broker) {
 		t.Errorf("result of the large record: %s", r.Value)
 	}
 }
+
+// eventStatus is what /v1/status says of stopped partitions.
+type eventStatus struct {
+	Processors []struct {
+		Aggregate string
+		Failed    map[string]string
+	}
+	Projections []struct {
+		Name   string
+		Failed map[string]string
+	}
+}
+
+// keysByPartition returns an account ID on each of the 4 partitions.
+func keysByPartition(prefix string) map[int32]string {
+	keys := map[int32]string{}
+	for i := 0; len(keys) < 4; i++ {
+		id := fmt.Sprintf("%s%d", prefix, i)
+		if p := kafka.PartitionFor([]byte(id), 4); keys[p] == "" {
+			keys[p] = id
+		}
+	}
+	return keys
+}
+
+// waitStopped waits until the account processor and the accounts and
+// customers projections report exactly the partitions of want stopped,
+// each with a reason containing the partition's substring, and returns the
+// status.
+func waitStopped(t *testing.T, s *server, events string, want map[int32]string) eventStatus {
+	t.Helper()
+	var st eventStatus
+	matches := func(failed map[string]string, key func(int32) string) bool {
+		if len(failed) != len(want) {
+			return false
+		}
+		for p, why := range want {
+			if !strings.Contains(failed[key(p)], why) {
+				return false
+			}
+		}
+		return true
+	}
+	eventually(t, 20*time.Second, func() bool {
+		st = eventStatus{} // decode afresh: omitted fields would keep old values
+		s.do(t, "GET", "/v1/status", "", &st)
+		ok := len(st.Processors) > 0 && st.Processors[0].Aggregate == "account" &&
+			matches(st.Processors[0].Failed, func(p int32) string { return fmt.Sprint(p) })
+		views := 0
+		for _, v := range st.Projections {
+			switch v.Name {
+			case "accounts", "customers":
+				views++
+				ok = ok && matches(v.Failed, func(p int32) string { return fmt.Sprintf("%s/%d", events, p) })
+			case "orders":
+				ok = ok && len(v.Failed) == 0
+			}
+		}
+		return ok && views == 2
+	}, func() string { return fmt.Sprintf("status does not show partitions %v stopped: %+v", want, st) })
+	return st
+}
+
+// testHostileEventRecords: records on the events topic that cannot be read
+// (garbage, an empty value, a body cut short behind a known fingerprint,
+// which hamba/avro alone read with zero values) stop their partition in
+// the processor and in each projection of the aggregate, reported with
+// the reason in /v1/status; they are never skipped, and the other
+// partition goes on.
+func testHostileEventRecords(t *testing.T, b *broker) {
+	ns := namespace()
+	names := kafka.Names{Namespace: ns}
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
+	s.stop(t)
+	keys := keysByPartition("acc-e")
+	opened, err := schemas.Default().Encode("account/AccountOpened", account.Opened{Holder: "eve", InitialBalance: 3, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := names.Events("account")
+	ev := func(p int32, value []byte) *kgo.Record {
+		return &kgo.Record{Topic: events, Partition: p, Key: []byte(keys[p]), Value: value,
+			Headers: hdrs(kafka.HeaderEventType, "AccountOpened", kafka.HeaderVersion, "1")}
+	}
+	cl := kafkaClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce(t, cl, ev(0, []byte("garbage")), ev(1, nil), ev(2, opened[:len(opened)-3]))
+	want := map[int32]string{
+		0: "offset 0: strata: not Avro single-object encoding: want magic c3 01, got 67 61 (7 bytes)",
+		1: "offset 0: strata: not Avro single-object encoding: want magic c3 01, got  (0 bytes)",
+		2: "decode account/AccountOpened.v3.avsc (fingerprint",
+	}
+	s = startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir(), commandTimeout: 4 * time.Second})
+	st := waitStopped(t, s, events, want)
+	if why := st.Processors[0].Failed["2"]; !strings.Contains(why, "ends inside") {
+		t.Errorf("the body cut short: %q", why)
+	}
+	// The healthy partition flows, in the processor and in the views.
+	code, res := s.send(t, keys[3], "OpenAccount", `{"owner":"gus","initial_balance":1}`)
+	if code != 200 {
+		t.Fatalf("a command on the healthy partition: %d %v", code, res)
+	}
+	var row accountRow
+	if code := s.do(t, "GET", "/v1/views/accounts/"+keys[3]+"?position="+res["position"].(string), "", &row); code != 200 || row.Balance != 1 {
+		t.Fatalf("view of the healthy partition: %d %+v", code, row)
+	}
+	// Nothing of the stopped partitions was applied.
+	for p := range int32(3) {
+		if code := s.do(t, "GET", "/v1/views/accounts/"+keys[p], "", nil); code != 404 {
+			t.Errorf("partition %d: the view has a row for %s (%d)", p, keys[p], code)
+		}
+	}
+}
+
+// testEventsWithoutAggregateIDOrVersion: an events-topic record with a
+// null key (no aggregate ID), or without its strata-aggregate-version
+// header, cannot be applied to an aggregate and stops its partition in the
+// processor and in the projections, like an unreadable one.
+func testEventsWithoutAggregateIDOrVersion(t *testing.T, b *broker) {
+	t.Skip("known bug: a null-key event is applied to aggregate \"\" by the processor (internal/processor/catchup.go applyEvent " +
+		"and the follower take string(r.Key) unchecked) and by the projections (projections/runner.go decode: AggregateID from " +
+		"the key unchecked), and the projections apply an event without strata-aggregate-version as version 0 (decode parses the " +
+		"header only when present), so the accounts view shows an account the write side stopped at and answers 404 for")
+	ns := namespace()
+	names := kafka.Names{Namespace: ns}
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
+	s.stop(t)
+	keys := keysByPartition("acc-v")
+	opened, err := schemas.Default().Encode("account/AccountOpened", account.Opened{Holder: "vic", InitialBalance: 3, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := names.Events("account")
+	cl := kafkaClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce(t, cl,
+		&kgo.Record{Topic: events, Partition: 0, Key: nil, Value: opened, Headers: hdrs(kafka.HeaderEventType, "AccountOpened", kafka.HeaderVersion, "1")},
+		&kgo.Record{Topic: events, Partition: 1, Key: []byte(keys[1]), Value: opened, Headers: hdrs(kafka.HeaderEventType, "AccountOpened")},
+	)
+	s = startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir(), commandTimeout: 4 * time.Second})
+	waitStopped(t, s, events, map[int32]string{0: "offset 0", 1: "offset 0"})
+	if code := s.do(t, "GET", "/v1/views/accounts/"+keys[1], "", nil); code != 404 {
+		t.Errorf("the view has a row for %s from an event without a version (%d)", keys[1], code)
+	}
+}

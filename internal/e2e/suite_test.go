@@ -34,6 +34,8 @@ var suite = []struct {
 	{"SnapshotTopicIsCompacted", testSnapshotTopicIsCompacted},
 	{"OldEventsReplayIntoNewCode", testOldEventsReplayIntoNewCode},
 	{"UnreadableEventStopsOnlyItsPartition", testUnreadableEventStopsOnlyItsPartition},
+	{"HostileEventRecords", testHostileEventRecords},
+	{"EventsWithoutAggregateIDOrVersion", testEventsWithoutAggregateIDOrVersion},
 	{"ConfluentWireFormat", testConfluentWireFormat},
 	{"SnapshotsAndRestore", testSnapshotsAndRestore},
 	{"ScaleOutWithAStoppedInstance", testScaleOutWithAStoppedInstance},
