@@ -39,6 +39,9 @@ type problems struct {
 	mu     sync.Mutex
 	counts [numProbs]int
 	first  [numProbs][]string
+	// tags count the problems of a kind that fall in a class worth
+	// naming in the summary (a resend answered otherwise, …).
+	tags [numProbs]map[string]int
 }
 
 // maxListed is how many problems of each kind the summary lists.
@@ -51,6 +54,20 @@ func (p *problems) add(kind int, format string, args ...any) {
 	if len(p.first[kind]) < maxListed {
 		p.first[kind] = append(p.first[kind], fmt.Sprintf(format, args...))
 	}
+}
+
+// addTagged is add for a problem of a named class.
+func (p *problems) addTagged(kind int, tag, format string, args ...any) {
+	p.add(kind, format, args...)
+	if tag == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tags[kind] == nil {
+		p.tags[kind] = map[string]int{}
+	}
+	p.tags[kind][tag]++
 }
 
 func (p *problems) count(kind int) int {
@@ -342,6 +359,7 @@ func (m *model) checkCommand(s *soak, f *findings, id string) {
 		first = results[0]
 		for i, r := range results[1:] {
 			if !r.same(first) {
+				f.tag = tagResendDiffers
 				f.add(probInconsistent, "command %s (%s %s, sent over %s): result %d differs from the first: %s, then %s",
 					id, c.Type, c.key(), sc.via, i+2, first, r)
 			}
@@ -354,6 +372,7 @@ func (m *model) checkCommand(s *soak, f *findings, id string) {
 		case first == nil:
 			f.add(probLost, "command %s (%s %s): a client got %s (%s) but the results topic has no result for it", id, c.Type, c.key(), &a.result, a.Via)
 		case !a.same(first):
+			f.tag = tagResendDiffers
 			f.add(probInconsistent, "command %s (%s %s): a client got %s (%s), the results topic says %s", id, c.Type, c.key(), &a.result, a.Via, first)
 		}
 	}
@@ -372,6 +391,7 @@ func (m *model) checkCommand(s *soak, f *findings, id string) {
 		return
 	}
 	if first.Status != statusAccepted && len(evs) > 0 {
+		f.tag = tagRefusedThenApplied
 		f.add(probInconsistent, "command %s (%s %s) was answered %s but its event is at %s/%s v%d",
 			id, c.Type, c.key(), first, evs[0].agg, evs[0].id, evs[0].version)
 		return
@@ -454,9 +474,18 @@ func (m *model) checkDecision(f *findings, sc *sent, r *result, evs []*evRec) {
 	}
 }
 
+// Classes of command problems the summary counts.
+const (
+	tagResendDiffers      = "a resend got another result than the first"
+	tagRefusedThenApplied = "refused (rejected or conflict), then applied on a resend"
+)
+
 // findings collects one command's problems, so that a command counts once
 // per kind of problem however many checks it fails.
-type findings struct{ msgs [numProbs][]string }
+type findings struct {
+	msgs [numProbs][]string
+	tag  string // the class of the inconsistency, if one is named
+}
 
 func (f *findings) add(kind int, format string, args ...any) {
 	f.msgs[kind] = append(f.msgs[kind], fmt.Sprintf(format, args...))
@@ -465,7 +494,11 @@ func (f *findings) add(kind int, format string, args ...any) {
 func (f *findings) flush(p *problems) {
 	for k := range numProbs {
 		if len(f.msgs[k]) > 0 {
-			p.add(k, "%s", strings.Join(f.msgs[k], "; "))
+			tag := ""
+			if k == probInconsistent {
+				tag = f.tag
+			}
+			p.addTagged(k, tag, "%s", strings.Join(f.msgs[k], "; "))
 		}
 	}
 }

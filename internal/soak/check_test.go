@@ -169,7 +169,11 @@ func TestCheckResendGotAnotherResult(t *testing.T) {
 	f.commands = append(f.commands, f.commands[1])
 	f.event("acc-1", 3, "wd", account.Withdrawn{Amount: 150})
 	f.result(wd, statusAccepted, 3, eventRef{"MoneyWithdrawn", 3})
-	expect(t, f.check(), probInconsistent, "result 2 differs from the first: rejected v1")
+	p := f.check()
+	expect(t, p, probInconsistent, "result 2 differs from the first: rejected v1")
+	if p.counts[probInconsistent] != 1 || p.tags[probInconsistent][tagRefusedThenApplied] != 1 {
+		t.Errorf("one command, one problem of class %q: %d problems, classes %v", tagRefusedThenApplied, p.counts[probInconsistent], p.tags[probInconsistent])
+	}
 }
 
 func TestCheckNegativeBalance(t *testing.T) {

@@ -3,6 +3,8 @@ package soak
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,6 +24,7 @@ type Summary struct {
 	Events, Aggregates, Results, Commands, DLQ   int
 	Lost, Duplicated, Inconsistent               int
 	Problems                                     [numProbs][]string
+	Tags                                         [numProbs]map[string]int
 	InstancesChecked, AggregatesPerInstanceCheck int
 }
 
@@ -46,6 +49,7 @@ func (s *soak) fill(sum *Summary, m *model) {
 	sum.Lost, sum.Duplicated, sum.Inconsistent = s.problems.counts[probLost], s.problems.counts[probDuplicated], s.problems.counts[probInconsistent]
 	for k := range numProbs {
 		sum.Problems[k] = append([]string(nil), s.problems.first[k]...)
+		sum.Tags[k] = maps.Clone(s.problems.tags[k])
 	}
 }
 
@@ -74,6 +78,11 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "lost %d, duplicated %d, inconsistent %d\n", s.Lost, s.Duplicated, s.Inconsistent)
 	counts := [numProbs]int{s.Lost, s.Duplicated, s.Inconsistent}
+	for k := range numProbs {
+		for _, tag := range slices.Sorted(maps.Keys(s.Tags[k])) {
+			fmt.Fprintf(w, "  %s, of which %d: %s\n", probNames[k], s.Tags[k][tag], tag)
+		}
+	}
 	for k := range numProbs {
 		for _, p := range s.Problems[k] {
 			fmt.Fprintf(w, "  %s: %s\n", probNames[k], p)
