@@ -259,6 +259,15 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageError(fs, stderr, "want VIEW KEY for a row, or VIEW [--index I --eq V] for a query; got %d arguments", len(pos))
 	}
+	if *limit < 1 || *limit > 1000 {
+		return usageError(fs, stderr, "--limit %d: want 1 to 1000", *limit)
+	}
+	if *order != "asc" && *order != "desc" {
+		return usageError(fs, stderr, "--order %q: want asc or desc", *order)
+	}
+	if *index == "" && *eq != "" {
+		return usageError(fs, stderr, "--eq needs --index (the index whose value it matches)")
+	}
 	q := url.Values{}
 	if *afterLast {
 		b, err := os.ReadFile(lastPositionFile())

@@ -256,12 +256,96 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"dev", "--log-level", "loud"}, exitUsage, "--log-level"},
 		{[]string{"dev", "--nonsense"}, exitUsage, "flag provided but not defined"},
 		{[]string{"serve"}, exitUsage, "--brokers is required"},
+		// Impossible values: each refused before anything starts, naming
+		// the flag.
+		{[]string{"dev", "--partitions", "-1"}, exitUsage, "partitions (--partitions): -1, want 1 to 10000"},
+		{[]string{"dev", "--partitions", "100000"}, exitUsage, "partitions (--partitions): 100000"},
+		{[]string{"dev", "--partitions", "many"}, exitUsage, `invalid value "many" for flag -partitions`},
+		{[]string{"dev", "--replication-factor", "0"}, exitUsage, "replication_factor (--replication-factor): 0"},
+		{[]string{"dev", "--snapshot-every", "0"}, exitUsage, "snapshot_every (--snapshot-every): 0"},
+		{[]string{"dev", "--dedupe-window", "0s"}, exitUsage, "dedupe_window (--dedupe-window): 0s"},
+		{[]string{"dev", "--dedupe-window", "forever"}, exitUsage, `invalid value "forever" for flag -dedupe-window`},
+		{[]string{"dev", "--read-wait", "1m"}, exitUsage, "read_wait (--read-wait) 1m0s and read_wait_max (--read-wait-max) 30s"},
+		{[]string{"dev", "--read-wait", "-1s"}, exitUsage, "read_wait (--read-wait) -1s"},
+		{[]string{"dev", "--http", "127.0.0.1:99999"}, exitUsage, `http (--http): "127.0.0.1:99999": the port must be 0 to 65535`},
+		{[]string{"dev", "--http", "everywhere"}, exitUsage, `http (--http): "everywhere" is not host:port`},
+		{[]string{"dev", "--namespace", "My NS"}, exitUsage, `namespace (--namespace): "My NS" must be lower-case letters`},
+		{[]string{"dev", "--data", ""}, exitUsage, "data (--data)"},
+		{[]string{"dev", "--log-format", "xml"}, exitUsage, `log.format (--log-format): "xml"`},
+		{[]string{"dev", "--wire-format", "confluent"}, exitUsage, "schema_registry.wire_format (--wire-format) confluent needs schema_registry.url (--schema-registry)"},
+		{[]string{"dev", "--schema-registry", "ftp://registry"}, exitUsage, `schema_registry.url (--schema-registry): "ftp://registry"`},
+		{[]string{"dev", "--kafka-port", "-1"}, exitUsage, "--kafka-port -1: want 0 to 65535"},
+		{[]string{"dev", "stray"}, exitUsage, `unexpected argument "stray"`},
+		{[]string{"serve", "--brokers", "k:0"}, exitUsage, `brokers (--brokers): "k:0": the port must be 1 to 65535`},
+		{[]string{"serve", "--brokers", "kafka"}, exitUsage, `brokers (--brokers): "kafka" is not host:port`},
+		{[]string{"serve", "--brokers", "k:9092", "--sasl-mechanism", "GSSAPI"}, exitUsage, `sasl.mechanism (--sasl-mechanism): "GSSAPI"`},
+		{[]string{"serve", "--brokers", "k:9092", "--sasl-mechanism", "PLAIN"}, exitUsage, "sasl: PLAIN needs a username"},
+		{[]string{"serve", "--brokers", "k:9092", "--tls-cert", "c.pem"}, exitUsage, "cert_file and key_file (--tls-cert, --tls-key) go together"},
+		{[]string{"send", "account", "a", "Deposit", "--expected-version", "-1"}, exitUsage, `--expected-version "-1": want a version number`},
+		{[]string{"send", "account", "a", "Deposit", "{", "--http", "127.0.0.1:1"}, exitUsage, "is not valid JSON"},
+		{[]string{"get", "account", "a", "--version", "x"}, exitUsage, `invalid value "x" for flag -version`},
+		{[]string{"events", "account", "a", "--from", "-1"}, exitUsage, `invalid value "-1" for flag -from`},
+		{[]string{"view", "accounts", "--limit", "0"}, exitUsage, "--limit 0: want 1 to 1000"},
+		{[]string{"view", "accounts", "--limit", "5000"}, exitUsage, "--limit 5000: want 1 to 1000"},
+		{[]string{"view", "accounts", "--order", "sideways"}, exitUsage, `--order "sideways": want asc or desc`},
+		{[]string{"view", "orders", "--eq", "cus-1"}, exitUsage, "--eq needs --index"},
+		{[]string{"schema", "check", "--dir"}, exitUsage, "flag needs an argument: -dir"},
 		{[]string{"get", "account", "a", "--http", "127.0.0.1:1"}, exitFailure, "is Strata running?"},
 	} {
 		code, out, errs := cli(t, tc.args...)
 		if code != tc.code || !strings.Contains(out+errs, tc.msg) {
 			t.Errorf("strata %v: exit %d (want %d), output %q lacks %q", tc.args, code, tc.code, out+errs, tc.msg)
 		}
+	}
+}
+
+// TestCLIReportsEveryProblem: several impossible values are reported at
+// once, each naming its flag.
+func TestCLIReportsEveryProblem(t *testing.T) {
+	code, _, errs := cli(t, "dev", "--partitions", "0", "--snapshot-every", "0", "--http", "x", "--log-level", "loud")
+	if code != exitUsage {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"--partitions", "--snapshot-every", "--http", "--log-level"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("output lacks %s:\n%s", want, errs)
+		}
+	}
+}
+
+// TestBadConfigFiles: a config file that does not parse, or holds an
+// impossible value, stops dev and serve before they start, naming the
+// file and the line, or the setting and its flag.
+func TestBadConfigFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"a syntax error on line 3", "namespace: shop\npartitions: 3\nbrokers: [k:9092\n", ", line 3: did not find expected ',' or ']'"},
+		{"a tab on the first line", "\tpartitions: 3\n", ", line 1: found character that cannot start any token"},
+		{"a misspelt key", "namespace: shop\npartitons: 3\n", ", line 2: field partitons not found"},
+		{"a word for a number", "partitions: many\n", ", line 1: cannot unmarshal !!str `many` into int"},
+		{"a word for a duration", "\ndedupe_window: forever\n", ", line 2: cannot unmarshal !!str `forever` into time.Duration"},
+		{"a key twice", "partitions: 3\npartitions: 4\n", `, line 2: mapping key "partitions" already defined at line 1`},
+		{"not UTF-8", "namespace: caf\xe9\n", ", line 1, column 15: not valid UTF-8"},
+		{"two documents", "partitions: 3\n---\npartitions: 4\n", ", line 3: a second YAML document"},
+		{"an impossible value", "partitions: 0\nhttp: 127.0.0.1:0\n", "partitions (--partitions): 0"},
+		{"an impossible nested value", "log:\n  level: loud\n", `log.level (--log-level): "loud"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"dev"}, {"serve", "--brokers", "127.0.0.1:1"}} {
+				code, out, errs := cli(t, append(args, "--config", p)...)
+				want := tc.want
+				if strings.HasPrefix(want, ",") {
+					want = "config " + p + want // the file and line
+				}
+				if code != exitUsage || !strings.Contains(errs, want) {
+					t.Errorf("%s: exit %d, output lacks %q:\n%s%s", args[0], code, want, out, errs)
+				}
+			}
+		})
 	}
 }
 
