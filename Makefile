@@ -31,11 +31,19 @@ schema-check:
 ## 1.26's fuzz coordinator can fail a duration-bound run with a spurious
 ## "context deadline exceeded" on a loaded machine (golang/go#75804).
 FUZZTIME ?= 100000x
+# Every decoder of outside bytes: Avro events and commands, the schema
+# files, the HTTP command body, position tokens, stored records, the config
+# file and the token file.
+FUZZ_TARGETS := \
+	./schemas:FuzzDecode ./schemas:FuzzLoad \
+	./internal/codec:FuzzDecodeEvents ./internal/codec:FuzzCommandAvro ./internal/codec:FuzzCommandJSON \
+	./internal/httpapi:FuzzCommandBody ./internal/httpapi:FuzzParseTokens \
+	./internal/config:FuzzParse ./internal/position:FuzzParse ./internal/store:FuzzEventDecode
 fuzz:
-	@set -e; for t in ./schemas:FuzzDecode ./internal/codec:FuzzDecodeEvents ./internal/position:FuzzParse ./internal/store:FuzzEventDecode; do \
+	@set -e; start=$$(date +%s); for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
-	done
+	done; echo "== $(words $(FUZZ_TARGETS)) fuzz targets took $$(( $$(date +%s) - start ))s"
 
 ## test-short: the suite without the race detector (quicker while editing)
 test-short:
