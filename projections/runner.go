@@ -487,16 +487,25 @@ func decode(c codec.Codec, rec *kgo.Record) ([]Event, error) {
 		Partition:   rec.Partition,
 		Offset:      rec.Offset,
 	}
+	if base.AggregateID == "" {
+		// Strata keys every event by its aggregate's ID; a record
+		// without one belongs to no aggregate, and the write side stops
+		// at it too.
+		return nil, errors.New("no key, so no aggregate ID")
+	}
 	for _, h := range rec.Headers {
 		switch h.Key {
 		case kafka.HeaderVersion:
 			base.Version, err = strconv.ParseUint(string(h.Value), 10, 64)
-			if err != nil {
+			if err != nil || base.Version == 0 {
 				return nil, fmt.Errorf("bad %s header %q", kafka.HeaderVersion, h.Value)
 			}
 		case kafka.HeaderCommandID:
 			base.CommandID = string(h.Value)
 		}
+	}
+	if base.Version == 0 {
+		return nil, fmt.Errorf("no %s header: the event's place in its aggregate's history is unknown", kafka.HeaderVersion)
 	}
 	evs := make([]Event, len(datas))
 	for i, d := range datas {

@@ -388,10 +388,6 @@ func testHostileEventRecords(t *testing.T, b *broker) {
 // header, cannot be applied to an aggregate and stops its partition in the
 // processor and in the projections, like an unreadable one.
 func testEventsWithoutAggregateIDOrVersion(t *testing.T, b *broker) {
-	t.Skip("known bug: a null-key event is applied to aggregate \"\" by the processor (internal/processor/catchup.go applyEvent " +
-		"and the follower take string(r.Key) unchecked) and by the projections (projections/runner.go decode: AggregateID from " +
-		"the key unchecked), and the projections apply an event without strata-aggregate-version as version 0 (decode parses the " +
-		"header only when present), so the accounts view shows an account the write side stopped at and answers 404 for")
 	ns := namespace()
 	names := kafka.Names{Namespace: ns}
 	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})

@@ -205,6 +205,11 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		return fmt.Errorf("event at %s: bad %s header %q", where, kafka.HeaderVersion, vs)
 	}
 	id := string(r.Key)
+	if id == "" {
+		// Strata writes every event keyed by its aggregate's ID; a record
+		// without one is not an event of any aggregate.
+		return fmt.Errorf("event at %s: no key, so no aggregate ID", where)
+	}
 	a, err := w.load(id)
 	if err != nil {
 		return err
