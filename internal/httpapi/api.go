@@ -233,7 +233,7 @@ func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
-	req, err := DecodeCommand(body)
+	req, err := decodeCommand(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -276,14 +276,14 @@ func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// DecodeCommand decodes the body of POST /v1/commands/{aggregate}/{id}:
+// decodeCommand decodes the body of POST /v1/commands/{aggregate}/{id}:
 // one JSON object {"type","data","expected_version"?,"command_id"?} in
 // UTF-8, with no other field and nothing after it. The data is returned
 // compacted, so that the command record it becomes holds no padding
 // (a body of spaces within the size limit would otherwise make a record
 // larger than Kafka takes). It checks the envelope only; the Sender checks
 // the command.
-func DecodeCommand(body []byte) (processor.Request, error) {
+func decodeCommand(body []byte) (processor.Request, error) {
 	var req processor.Request
 	if err := codec.StrictJSON(body, &req); err != nil {
 		return req, fmt.Errorf(`body must be a JSON object {"type","data","expected_version"?,"command_id"?}: %w`, err)
