@@ -27,7 +27,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.BrokerKillCmd, "broker-kill-cmd", "", "with --brokers: shell command that kills broker node {node}, e.g. 'compose/kafka-kill-node.sh {node}'")
 	fs.StringVar(&c.BrokerStartCmd, "broker-start-cmd", "", "with --brokers: shell command that starts broker node {node} again and waits for it")
 	fs.IntVar(&c.BrokerNodes, "broker-nodes", 0, "nodes {node} ranges over (default: the number of --brokers)")
-	fs.StringVar(&c.BrokerStop, "broker-stop", "both", "how the embedded broker is stopped before a restart: kill (SIGKILL), graceful (SIGTERM) or both, at random")
+	fs.StringVar(&c.BrokerStop, "broker-stop", "graceful", "how the embedded broker is stopped before a restart: graceful (SIGTERM), kill (SIGKILL; kfake's crash recovery breaks transactions, see README) or both, at random")
 	fs.IntVar(&c.ReplicationFactor, "replication-factor", -1, "replication factor of the topics (-1: the broker's default)")
 	fs.IntVar(&c.Partitions, "partitions", 4, "partitions of the topics")
 	fs.IntVar(&c.SnapshotEvery, "snapshot-every", 20, "the instances' --snapshot-every (small, so restores from snapshots happen)")

@@ -18,7 +18,8 @@ const (
 // it SIGKILLs an instance and restarts it (sometimes at once, sometimes on
 // an empty data directory), SIGSTOPs one for longer than the group session
 // timeout, or stops and restarts the broker. The first actions are one of
-// each kind, in random order, so that even a short run sees them all.
+// each kind, in random order, so that even a short run sees them all. The
+// first comes after a warm-up of a twentieth of the run (2 to 15 s).
 //
 // It never disturbs the last instance that is running and not paused, so
 // the cluster as a whole keeps making progress; a broker restart stops
@@ -39,6 +40,9 @@ func (s *soak) chaos(ctx context.Context, until time.Time) {
 			pending = append(pending, a)
 		}
 	}
+	// Let the workload warm up first: a real cluster takes seconds to
+	// settle its groups and transactional producers.
+	sleepCtx(ctx, min(max(s.cfg.Duration/20, 2*time.Second), 15*time.Second))
 	pausesDone := make(chan struct{}, 64)
 	pausing := 0
 	defer func() {

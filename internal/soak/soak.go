@@ -61,9 +61,13 @@ type Config struct {
 	// BrokerNodes is the number of nodes of Brokers. Default len(Brokers).
 	BrokerNodes int
 	// BrokerStop is how the embedded broker is stopped before a restart:
-	// "kill" (SIGKILL), "graceful" (SIGTERM: it closes its files and
-	// saves its sessions and open transactions) or "both", chosen at
-	// random each time. Default "both".
+	// "graceful" (SIGTERM: it closes its files and saves its sessions
+	// and open transactions), "kill" (SIGKILL) or "both", chosen at random
+	// each time. Default "graceful": kfake's recovery from a SIGKILL does
+	// not keep transactions atomic (an open transaction can be aborted
+	// without an abort marker, or become visible to read_committed
+	// readers without having committed), which real Kafka never does,
+	// so a failure with "kill" may be the broker's.
 	BrokerStop string
 	// ReplicationFactor of the topics. Default -1, the broker's.
 	ReplicationFactor int
@@ -118,7 +122,7 @@ func (c *Config) setDefaults() {
 		c.ReplicationFactor = -1
 	}
 	if c.BrokerStop == "" {
-		c.BrokerStop = "both"
+		c.BrokerStop = "graceful"
 	}
 	if c.Partitions == 0 {
 		c.Partitions = 4
