@@ -142,8 +142,26 @@ func FuzzDecodeEvents(f *testing.F) {
 	c := Codec{Type: account.Type, Catalog: cat.WithRegistry(reg, false)}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		evs, _, err := c.DecodeEvents(data)
-		if err == nil && len(evs) == 0 {
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		if len(evs) == 0 {
 			t.Fatal("no error and no event")
+		}
+		// An event read, from any version, is written with the newest
+		// and reads back the same.
+		for _, ev := range evs {
+			b, err := c.EncodeEvent(ev)
+			if err != nil {
+				t.Fatalf("%#v does not encode: %v", ev, err)
+			}
+			again, ver, err := c.DecodeEvents(b)
+			if err != nil || len(again) != 1 || !reflect.DeepEqual(again[0], ev) || ver != ver.Subject.Latest() {
+				t.Fatalf("%#v written as % x reads as %#v, %v", ev, b, again, err)
+			}
 		}
 	})
 }

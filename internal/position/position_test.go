@@ -2,6 +2,7 @@ package position
 
 import (
 	"errors"
+	"maps"
 	"testing"
 )
 
@@ -44,11 +45,14 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tok string) {
 		p, err := Parse(tok)
 		if err != nil {
+			if !errors.Is(err, ErrBadToken) {
+				t.Fatalf("Parse(%q): an error that is not ErrBadToken: %v", tok, err)
+			}
 			return
 		}
 		q, err := Parse(p.Token())
-		if err != nil || len(q) != len(p) {
-			t.Fatalf("re-parse of %q: %v %v", p.Token(), q, err)
+		if err != nil || !maps.Equal(q, p) {
+			t.Fatalf("re-parse of %q: %v %v, want %v", p.Token(), q, err, p)
 		}
 	})
 }

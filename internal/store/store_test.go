@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -78,11 +79,17 @@ func FuzzEventDecode(f *testing.F) {
 	f.Add((&Event{Version: 1, Type: "T", Payload: []byte{1}}).encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var e Event
-		if e.decode(data) == nil {
-			var again Event
-			if err := again.decode(e.encode()); err != nil {
-				t.Fatalf("re-decode: %v", err)
+		if err := e.decode(data); err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
 			}
+			return
+		}
+		var again Event
+		if err := again.decode(e.encode()); err != nil || again.Version != e.Version || again.Partition != e.Partition ||
+			again.Offset != e.Offset || again.Timestamp != e.Timestamp || again.Type != e.Type || again.CommandID != e.CommandID ||
+			!bytes.Equal(again.Payload, e.Payload) {
+			t.Fatalf("%+v re-decodes as %+v, %v", e, again, err)
 		}
 	})
 }
