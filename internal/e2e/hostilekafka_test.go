@@ -228,11 +228,6 @@ func maxRecordValue(t *testing.T, cl *kgo.Client, r *kgo.Record) *kgo.Record {
 // a client may produce goes to the DLQ with the reason and an invalid
 // result, and the partition keeps flowing.
 func testOversizedCommandRecord(t *testing.T, b *broker) {
-	t.Skip("known bug: the processor's DLQ copy of a record (internal/processor/handle.go, dlqRecord: the value, " +
-		"its headers, strata-dlq-reason and strata-dlq-source) of a value near the producer's limit (kgo's default " +
-		"ProducerBatchMaxBytes, 1,000,012 bytes) is larger than the limit: MESSAGE_TOO_LARGE, the transaction aborts and " +
-		"the batch is retried every second forever, so the whole account processor stops (every partition: a command " +
-		"on another one times out) on one 999,850-byte record")
 	ns := namespace()
 	names := kafka.Names{Namespace: ns}
 	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
@@ -264,6 +259,14 @@ func testOversizedCommandRecord(t *testing.T, b *broker) {
 	dlq := readUntil(t, b, names.DLQ("account"), func(rs []*kgo.Record) bool { return len(rs) >= 1 })
 	if why := header(dlq[0], kafka.HeaderDLQReason); header(dlq[0], kafka.HeaderCommandID) != "o-big" || !strings.Contains(why, "not Avro single-object encoding") {
 		t.Errorf("DLQ record %q: reason %q", header(dlq[0], kafka.HeaderCommandID), why)
+	}
+	// The dead-letter copy keeps the start of the value and says how long
+	// it was; strata-dlq-source names the original.
+	if n := header(dlq[0], kafka.HeaderDLQTruncated); n != fmt.Sprint(len(big.Value)) || len(dlq[0].Value) >= len(big.Value) {
+		t.Errorf("DLQ copy: %d bytes, %s %q; want it shortened, naming the original length %d", len(dlq[0].Value), kafka.HeaderDLQTruncated, n, len(big.Value))
+	}
+	if src := header(dlq[0], kafka.HeaderDLQSource); !strings.HasPrefix(src, fmt.Sprintf("%s/%d/", names.Commands("account"), p)) {
+		t.Errorf("DLQ source %q", src)
 	}
 	results := readUntil(t, b, names.Results("account"), func(rs []*kgo.Record) bool { return byKey(rs, "o-big") != nil })
 	if r := byKey(results, "o-big"); !strings.Contains(string(r.Value), `"status":"invalid"`) {

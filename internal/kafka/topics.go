@@ -25,8 +25,11 @@ const (
 	HeaderVersion         = "strata-aggregate-version"
 	HeaderDLQReason       = "strata-dlq-reason"
 	HeaderDLQSource       = "strata-dlq-source"
-	HeaderForwardedFrom   = "strata-forwarded-from"
-	HeaderEventsOffset    = "strata-events-offset"
+	// HeaderDLQTruncated is on a dead-letter copy whose value was cut to
+	// fit a record: the original value's length.
+	HeaderDLQTruncated  = "strata-dlq-truncated"
+	HeaderForwardedFrom = "strata-forwarded-from"
+	HeaderEventsOffset  = "strata-events-offset"
 
 	ContentTypeJSON = "application/json"
 	ContentTypeAvro = "application/vnd.apache.avro+binary" // single-object encoding

@@ -31,7 +31,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 	res := &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Timestamp: now.UnixMilli()}
 	invalid := func(reason string) (*Result, error) {
 		p.cfg.Log.Warn("command to dead-letter queue", "aggregate", p.agg, "source", source, "command_id", commandID, "reason", reason)
-		produce(p.dlqRecord(r, source, reason))
+		produce(fitDLQ(p.dlqRecord(r, source, reason)))
 		res.Status, res.Error = StatusInvalid, reason
 		w.results[commandID] = res
 		return res, nil
@@ -58,6 +58,10 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		fwd.Headers = append(fwd.Headers,
 			kgo.RecordHeader{Key: kafka.HeaderCommandID, Value: []byte(commandID)},
 			kgo.RecordHeader{Key: kafka.HeaderForwardedFrom, Value: []byte(source)})
+		if recordBytes(fwd) > MaxRecordBytes {
+			return invalid(tooLarge(fmt.Sprintf("forwarded to partition %d (its key's, by murmur2), the command", want), fwd) +
+				"; produce commands with Kafka's default partitioner so they need no forwarding")
+		}
 		produce(fwd)
 		return nil, nil
 	}
@@ -112,7 +116,8 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		return res, nil
 	}
 	prev := a.version
-	for _, ev := range events {
+	outs := make([]*eventOut, len(events))
+	for i, ev := range events {
 		payload, err := p.cfg.Codec.EncodeEvent(ev)
 		if err != nil {
 			return nil, fmt.Errorf("processor %s: encode %s event %s: %w", p.agg, id, ev.EventType(), err)
@@ -122,7 +127,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 			return nil, fmt.Errorf("processor %s: event %s as JSON: %w", p.agg, ev.EventType(), err)
 		}
 		out := &eventOut{entry: store.Event{
-			Version:   a.version + 1,
+			Version:   a.version + 1 + uint64(i),
 			Partition: r.Partition,
 			Timestamp: now.UnixMilli(),
 			Type:      ev.EventType(),
@@ -130,9 +135,17 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 			Payload:   payload,
 		}, data: data}
 		out.rec = p.eventRecord(r.Key, r.Partition, &out.entry)
+		if recordBytes(out.rec) > MaxRecordBytes {
+			// Producing it would fail the transaction on every retry.
+			return invalid(tooLarge(fmt.Sprintf("its event %s", ev.EventType()), out.rec))
+		}
+		outs[i] = out
+	}
+	for i, ev := range events {
+		out := outs[i]
 		produce(out.rec)
 		w.apply(a, []aggregates.Event{ev}, out)
-		res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: out.entry.Version, Data: data})
+		res.Events = append(res.Events, ResultEvent{Type: ev.EventType(), Version: out.entry.Version, Data: out.data})
 	}
 	p.snapshotDue(w, a, prev)
 	res.Status, res.Version = StatusAccepted, a.version
@@ -171,15 +184,25 @@ func (p *Processor) dlqRecord(r *kgo.Record, source, reason string) *kgo.Record 
 	return d
 }
 
-func (p *Processor) resultRecord(res *Result) *kgo.Record {
+// resultRecord is the record of a result; whole says whether it holds all
+// of it: a result too large for a record leaves out its events' data
+// (events_omitted), which GET .../events serves.
+func (p *Processor) resultRecord(res *Result) (r *kgo.Record, whole bool) {
 	v, _ := json.Marshal(res) // a Result always marshals
-	return &kgo.Record{
+	r = &kgo.Record{
 		Topic:     p.results,
 		Partition: kafka.PartitionFor([]byte(res.CommandID), p.cfg.Partitions),
 		Key:       []byte(res.CommandID),
 		Value:     v,
 		Headers:   []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeJSON)}},
 	}
+	if recordBytes(r) <= MaxRecordBytes {
+		return r, true
+	}
+	short := *res
+	short.Events, short.EventsOmitted = nil, true
+	r.Value, _ = json.Marshal(&short)
+	return r, false
 }
 
 // fillEvents gives a result rebuilt from the events topic (FirstVersion

@@ -497,8 +497,10 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	p.fillPositions(w)
 	for _, res := range order {
-		r := p.resultRecord(res)
-		w.encoded[res.CommandID] = r.Value // the same bytes go to Pebble
+		r, whole := p.resultRecord(res)
+		if whole {
+			w.encoded[res.CommandID] = r.Value // the same bytes go to Pebble
+		}
 		produce(r)
 	}
 	if err := p.produceSnapshots(w, now, produce); err != nil {
@@ -582,6 +584,12 @@ func (p *Processor) produceSnapshots(w *work, now time.Time, produce func(*kgo.R
 		r, err := p.snapshotRecord(a, last[a], now)
 		if err != nil {
 			return err
+		}
+		if recordBytes(r) > MaxRecordBytes {
+			// A snapshot only saves replay; this aggregate restores from
+			// its previous one (Pebble keeps this one locally).
+			p.cfg.Log.Warn("snapshot not written to the snapshots topic: too large", "aggregate", p.agg, "id", a.id, "version", a.version, "reason", tooLarge("the snapshot", r))
+			continue
 		}
 		produce(r)
 	}

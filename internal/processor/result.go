@@ -22,6 +22,9 @@ type Result struct {
 	// conflict, its actual version.
 	Version uint64        `json:"version"`
 	Events  []ResultEvent `json:"events,omitempty"`
+	// EventsOmitted: the events were too large to repeat in the result
+	// record; GET /v1/aggregates/{aggregate}/{id}/events serves them.
+	EventsOmitted bool `json:"events_omitted,omitempty"`
 	// Position is the token of the events written, for read-your-writes.
 	Position string `json:"position,omitempty"`
 	Error    string `json:"error,omitempty"`
