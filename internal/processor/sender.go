@@ -182,6 +182,9 @@ func (s *Sender) Send(ctx context.Context, agg, id string, req Request) (*Result
 	if req.ExpectedVersion != nil {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: kafka.HeaderExpectedVersion, Value: strconv.AppendUint(nil, *req.ExpectedVersion, 10)})
 	}
+	if n := recordBytes(r); n > MaxRecordBytes {
+		return nil, aggregates.Invalid("the command would be a record of %d bytes, over the %d-byte limit of a Kafka record", n, MaxRecordBytes)
+	}
 	ch := make(chan *Result, 1)
 	s.mu.Lock()
 	s.waiting[req.CommandID] = append(s.waiting[req.CommandID], ch)
