@@ -115,7 +115,10 @@ type model struct {
 
 // check reads the topics and checks every invariant against them, the
 // clients' ledger and every instance's HTTP API.
-func (s *soak) check(ctx context.Context) (*model, error) {
+//
+// settled is called once every command written has been processed (or
+// the wait for it gave up), when the checks proper start.
+func (s *soak) check(ctx context.Context, settled func()) (*model, error) {
 	cl, err := kgo.NewClient(s.kafkaOpts()...)
 	if err != nil {
 		return nil, err
@@ -127,6 +130,7 @@ func (s *soak) check(ctx context.Context) (*model, error) {
 	if err := s.waitProcessed(ctx, adm, aggs, 2*time.Minute); err != nil {
 		s.problems.add(probInconsistent, "%v", err)
 	}
+	settled()
 	var topics []string
 	for _, a := range aggs {
 		topics = append(topics, s.names.Commands(a), s.names.Events(a), s.names.Results(a), s.names.DLQ(a))

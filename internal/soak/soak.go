@@ -362,10 +362,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, ctx.Err()
 	}
 	s.logf("healing: every process up and ready")
+	healStart := time.Now()
 	if err := s.cluster.heal(ctx); err != nil {
 		s.problems.add(probInconsistent, "after the run: %v", err)
 	}
-	m, err := s.check(ctx)
+	m, err := s.check(ctx, func() { sum.Settled = time.Since(healStart) })
+	sum.Checked = time.Since(healStart) - sum.Settled
 	if err != nil {
 		sum.Err = err
 		s.fill(sum, nil)

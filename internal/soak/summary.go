@@ -12,9 +12,12 @@ import (
 // Summary is what a soak did and found.
 type Summary struct {
 	Config   Config
-	Dir      string // the run's data and logs, when kept
-	Duration time.Duration
-	Err      error // the soak could not finish
+	Dir      string        // the run's data and logs, when kept
+	Duration time.Duration // of the load
+	// Settled is how long the cluster took, after the load, to be ready
+	// with every command processed; Checked how long the checks took.
+	Settled, Checked time.Duration
+	Err              error // the soak could not finish
 
 	Sent, SentHTTP, SentKafka                    int64
 	Acked, Rejected, Conflicts, Unanswered       int64
@@ -62,7 +65,8 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n== strata soak: seed %d, %s, %d instance(s), %d clients (%d HTTP, %d Kafka), %d partitions\n",
 		c.Seed, broker, c.Instances, c.Clients, (c.Clients+1)/2, c.Clients/2, c.Partitions)
-	fmt.Fprintf(w, "duration     %s of load (then settling and checks)\n", s.Duration.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "duration     %s of load, %s to settle, %s of checks\n",
+		s.Duration.Round(100*time.Millisecond), s.Settled.Round(100*time.Millisecond), s.Checked.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "commands     %d sent (%d HTTP, %d Kafka), %d acknowledged, %d rejected, %d conflicts, %d never answered\n",
 		s.Sent, s.SentHTTP, s.SentKafka, s.Acked, s.Rejected, s.Conflicts, s.Unanswered)
 	fmt.Fprintf(w, "resends      %d deliberate resends of an answered command ID, %d retries after %d failed attempts (503, 504, refused, timeouts)\n",
