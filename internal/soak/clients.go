@@ -32,12 +32,12 @@ const (
 // again.
 func (s *soak) client(ctx context.Context, n int, via string, stop <-chan struct{}) {
 	rng := rand.New(rand.NewPCG(s.cfg.Seed, uint64(n)))
-	var send func(*sent, bool) *answer
+	var send func(*sent) *answer
 	switch via {
 	case "http":
 		hc := &http.Client{Timeout: httpTimeout}
 		defer hc.CloseIdleConnections()
-		send = func(sc *sent, _ bool) *answer { return s.postHTTP(ctx, hc, rng, sc, stop) }
+		send = func(sc *sent) *answer { return s.postHTTP(ctx, hc, rng, sc, stop) }
 	default:
 		kc, err := kgo.NewClient(append(s.kafkaOpts(), kgo.ProducerLinger(0))...)
 		if err != nil {
@@ -45,7 +45,7 @@ func (s *soak) client(ctx context.Context, n int, via string, stop <-chan struct
 			return
 		}
 		defer kc.Close()
-		send = func(sc *sent, _ bool) *answer { return s.produce(ctx, kc, sc, stop) }
+		send = func(sc *sent) *answer { return s.produce(ctx, kc, sc, stop) }
 	}
 	stopped := func() bool {
 		select {
@@ -58,7 +58,7 @@ func (s *soak) client(ctx context.Context, n int, via string, stop <-chan struct
 	for i := 1; !stopped(); i++ {
 		c := s.world.next(rng, fmt.Sprintf("%c%d-%d", via[0], n, i))
 		sc := s.ledger.add(c, via)
-		a := send(sc, false)
+		a := send(sc)
 		if a == nil {
 			s.ledger.unanswered.Add(1)
 			continue
@@ -68,13 +68,13 @@ func (s *soak) client(ctx context.Context, n int, via string, stop <-chan struct
 		case r < 5:
 			// A resend at once, as a client does that missed the answer.
 			s.ledger.resends.Add(1)
-			send(sc, true)
+			send(sc)
 		case r < 8:
 			// A late resend of a command answered earlier, perhaps
 			// before a partition moved or an instance lost its disk.
 			if old := s.ledger.old(rng); old != nil {
 				s.ledger.resends.Add(1)
-				send(old, true)
+				send(old)
 			}
 		case r < 13 && a.Status == statusAccepted && via == "http":
 			s.readYourWrites(ctx, rng, c, a)
