@@ -108,6 +108,11 @@ func testRestoreIntoEmptyDataDir(t *testing.T, b *broker) {
 	if again["status"] != "accepted" || num(again["version"]) != 2 || again["command_id"] != "once" {
 		t.Fatalf("resent command after restore = %v, want its original outcome (version 2)", again)
 	}
+	// Rebuilt from the events topic, the outcome still says where its
+	// events are.
+	if again["position"] == nil || again["position"] != first["position"] {
+		t.Fatalf("resent command after restore: position %v, want the original %v", again["position"], first["position"])
+	}
 	var agg accountState
 	if s.do(t, "GET", "/v1/aggregates/account/acc-3", "", &agg); agg.Version != 3 {
 		t.Fatalf("the resent command was applied again: version %d", agg.Version)

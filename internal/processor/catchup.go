@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/strata-es/strata/internal/kafka"
-	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -198,17 +197,17 @@ func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, parts []int
 // the aggregate's version is covered by a snapshot restored before: it is
 // only indexed (history, deduplication), without being decoded.
 func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
-	where := fmt.Sprintf("%s partition %d offset %d", r.Topic, r.Partition, r.Offset)
+	where := func() string { return fmt.Sprintf("%s partition %d offset %d", r.Topic, r.Partition, r.Offset) }
 	vs, _ := header(r, kafka.HeaderVersion)
 	version, err := strconv.ParseUint(vs, 10, 64)
 	if err != nil || version == 0 {
-		return fmt.Errorf("event at %s: bad %s header %q", where, kafka.HeaderVersion, vs)
+		return fmt.Errorf("event at %s: bad %s header %q", where(), kafka.HeaderVersion, vs)
 	}
 	id := string(r.Key)
 	if id == "" {
 		// Strata writes every event keyed by its aggregate's ID; a record
 		// without one is not an event of any aggregate.
-		return fmt.Errorf("event at %s: no key, so no aggregate ID", where)
+		return fmt.Errorf("event at %s: no key, so no aggregate ID", where())
 	}
 	a, err := w.load(id)
 	if err != nil {
@@ -233,8 +232,8 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		}
 		res.Version = version
 		// A command's events share one partition; the last one's offset
-		// covers them all.
-		res.Position = position.Position{p.tp(r.Partition): r.Offset}.Token()
+		// covers them all. The token is made once, at commit.
+		res.rebuilt, res.eventsPartition, res.lastOffset = true, r.Partition, r.Offset
 	}
 	switch {
 	case version <= a.version:
@@ -243,7 +242,7 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		w.events = append(w.events, out)
 		return nil
 	case version != a.version+1:
-		return fmt.Errorf("event at %s: %s %s version %d follows version %d: the events topic has a gap", where, p.agg, id, version, a.version)
+		return fmt.Errorf("event at %s: %s %s version %d follows version %d: the events topic has a gap", where(), p.agg, id, version, a.version)
 	}
 	evs, ver, err := p.cfg.Codec.DecodeEvents(r.Value)
 	if err != nil {
@@ -251,7 +250,7 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		if ver != nil {
 			fp = fmt.Sprintf(" (written with %s, fingerprint %016x)", ver.File, ver.Fingerprint)
 		}
-		return fmt.Errorf("event at %s%s: %w; stopping rather than skipping it", where, fp, err)
+		return fmt.Errorf("event at %s%s: %w; stopping rather than skipping it", where(), fp, err)
 	}
 	prev := a.version
 	w.apply(a, evs, out)

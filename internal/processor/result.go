@@ -35,6 +35,12 @@ type Result struct {
 	// without its events' data: a resend fills Events from the event
 	// index.
 	FirstVersion uint64 `json:"first_version,omitempty"`
+
+	// A result rebuilt in catch-up has the partition and offset of its
+	// command's last event, which commit makes Position of.
+	rebuilt         bool
+	eventsPartition int32
+	lastOffset      int64
 }
 
 // ResultEvent is one event a command appended.

@@ -170,6 +170,9 @@ func (w *work) commit() error {
 		}
 	}
 	for id, r := range w.results {
+		if r.rebuilt {
+			r.Position = position.Position{p.tp(r.eventsPartition): r.lastOffset}.Token()
+		}
 		v, ok := w.encoded[id]
 		if !ok {
 			var err error
