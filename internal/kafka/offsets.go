@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -12,9 +13,7 @@ import (
 
 // ListOffsets calls list (kadm's ListEndOffsets, ListCommittedOffsets, …)
 // until every partition of topics answers without error, retrying for up
-// to 30 seconds while the answer is UNKNOWN_TOPIC_OR_PARTITION or
-// partitions are missing. On a multi-broker cluster a topic just created
-// is not yet known to every broker; kadm does not retry that.
+// to 30 seconds while the error is one that passes (see retriable).
 func ListOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), partitions int32, topics ...string) (kadm.ListedOffsets, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -25,9 +24,7 @@ func ListOffsets(ctx context.Context, list func(context.Context, ...string) (kad
 		if err == nil {
 			return offs, nil
 		}
-		retriable := errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.NotLeaderForPartition) ||
-			errors.Is(err, kerr.LeaderNotAvailable) || errors.Is(err, errMissingPartitions)
-		if !retriable || time.Now().After(deadline) || ctx.Err() != nil {
+		if !retriable(err) || time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, err
 		}
 		select {
@@ -39,6 +36,22 @@ func ListOffsets(ctx context.Context, list func(context.Context, ...string) (kad
 }
 
 var errMissingPartitions = errors.New("partitions missing from the answer")
+
+// retriable reports whether a ListOffsets error passes by itself:
+//   - on a multi-broker cluster a topic just created is not yet known to
+//     every broker (UNKNOWN_TOPIC_OR_PARTITION, partitions missing), and
+//     kadm does not retry that;
+//   - while a broker restarts, its partitions' leadership moves (Kafka's
+//     retriable codes, NOT_LEADER_FOR_PARTITION among them) and the
+//     request for its shard fails to dial it until the metadata names the
+//     new leader: a network error. kgo leaves dial errors to its callers
+//     (kgo.IsRetryableBrokerErr). Without this, one broker of three
+//     restarting stopped a node that was catching up (found by the soak).
+func retriable(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, errMissingPartitions) ||
+		kerr.IsRetriable(err) || errors.As(err, &netErr)
+}
 
 func complete(offs kadm.ListedOffsets, partitions int32, topics []string) error {
 	for _, t := range topics {
