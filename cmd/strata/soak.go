@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,12 +39,29 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Dir, "dir", "", "where to make the run's directory of data and logs (default: the system's temp dir)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the data and logs (they are kept anyway when the soak fails)")
 	fs.DurationVar(&c.ProgressEvery, "progress", 5*time.Second, "interval of the progress lines")
-	if _, err := parse(fs, args, stderr, "[flags]"); err != nil {
+	pos, err := parse(fs, args, stderr, "[flags]")
+	if err != nil {
 		return flagExit(err)
+	}
+	if len(pos) > 0 {
+		return usageError(fs, stderr, "unexpected argument %q", pos[0])
 	}
 	c.Seed, c.Brokers, c.Progress = seed, brokers, stdout
 	if c.Duration < 5*time.Second {
 		return usageError(fs, stderr, "--duration %s: want at least 5s", c.Duration)
+	}
+	// Zero means "the default" in soak.Config; on the command line it is
+	// a mistake.
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"instances", c.Instances}, {"clients", c.Clients}, {"partitions", c.Partitions}, {"accounts", c.Accounts}, {"snapshot-every", c.SnapshotEvery}} {
+		if f.v < 1 {
+			return usageError(fs, stderr, "--%s %d: want at least 1", f.name, f.v)
+		}
+	}
+	if c.ChaosEvery <= 0 || c.ProgressEvery <= 0 {
+		return usageError(fs, stderr, "--chaos-every and --progress must be more than zero")
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -52,6 +70,9 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c.Exec = exe
 	sum, err := soak.Run(ctx, c)
+	if ce := (*soak.ConfigError)(nil); errors.As(err, &ce) {
+		return usageError(fs, stderr, "%v", ce.Err)
+	}
 	if sum != nil {
 		sum.Print(stdout)
 	}

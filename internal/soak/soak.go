@@ -257,6 +257,13 @@ func (s *soak) kafkaOpts() []kgo.Opt {
 	return []kgo.Opt{kgo.SeedBrokers(s.cluster.brokers...)}
 }
 
+// ConfigError is Run's error for a configuration that cannot run; it
+// lists every problem.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "soak configuration: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // Run runs a soak: it starts the processes, drives the workload and the
 // chaos for cfg.Duration, lets the cluster settle and checks it. An error
 // means the soak could not run; the invariants' verdict is in the
@@ -264,7 +271,7 @@ func (s *soak) kafkaOpts() []kgo.Opt {
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, &ConfigError{Err: err}
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
