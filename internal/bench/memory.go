@@ -51,6 +51,7 @@ func Memory(ctx context.Context, env Env, cc CommandsConfig) (Result, error) {
 	cmd := exec.Command(env.Exec, "serve", "--brokers", strings.Join(env.Brokers, ","), "--namespace", ns,
 		"--partitions", strconv.Itoa(int(env.Partitions)), "--data", dir, "--http", addr, "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("memory: start %s serve: %w", env.Exec, err)
 	}
