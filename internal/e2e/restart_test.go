@@ -66,6 +66,10 @@ func testRestoreIntoEmptyDataDir(t *testing.T, b *broker) {
 	}
 	var first map[string]any
 	s.do(t, "POST", "/v1/commands/account/acc-3", `{"type":"Deposit","data":{"amount":5},"command_id":"once"}`, &first)
+	var refused map[string]any
+	if code := s.do(t, "POST", "/v1/commands/account/acc-5", `{"type":"Withdraw","data":{"amount":1000},"command_id":"refused-once"}`, &refused); code != 422 {
+		t.Fatalf("withdrawal over the balance: %d %v", code, refused)
+	}
 	s.stop(t)
 
 	s = startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
@@ -112,6 +116,17 @@ func testRestoreIntoEmptyDataDir(t *testing.T, b *broker) {
 	// events are.
 	if again["position"] == nil || again["position"] != first["position"] {
 		t.Fatalf("resent command after restore: position %v, want the original %v", again["position"], first["position"])
+	}
+	// A refused command leaves no event; its outcome still survives the
+	// empty data directory (read back from the results topic), so a
+	// resend after the balance grew is not decided again.
+	if code, res := s.send(t, "acc-5", "Deposit", `{"amount":5000}`); code != 200 {
+		t.Fatalf("deposit: %d %v", code, res)
+	}
+	var resent map[string]any
+	if code := s.do(t, "POST", "/v1/commands/account/acc-5", `{"type":"Withdraw","data":{"amount":1000},"command_id":"refused-once"}`, &resent); code != 422 ||
+		resent["status"] != "rejected" || resent["version"] != refused["version"] {
+		t.Fatalf("a refused command resent after a restore on an empty data directory: %d %v, want its original outcome %v", code, resent, refused)
 	}
 	var agg accountState
 	if s.do(t, "GET", "/v1/aggregates/account/acc-3", "", &agg); agg.Version != 3 {

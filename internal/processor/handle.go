@@ -28,7 +28,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		commandID = fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset)
 	}
 	id := string(r.Key)
-	res := &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Timestamp: now.UnixMilli()}
+	res := &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Timestamp: now.UnixMilli(), partition: r.Partition}
 	invalid := func(reason string) (*Result, error) {
 		p.cfg.Log.Warn("command to dead-letter queue", "aggregate", p.agg, "source", source, "command_id", commandID, "reason", reason)
 		produce(fitDLQ(p.dlqRecord(r, source, reason)))
@@ -73,6 +73,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		if err := p.fillEvents(prev); err != nil {
 			return nil, err
 		}
+		prev.partition = r.Partition
 		return prev, nil
 	}
 
@@ -191,7 +192,7 @@ func (p *Processor) resultRecord(res *Result) (r *kgo.Record, whole bool) {
 	v, _ := json.Marshal(res) // a Result always marshals
 	r = &kgo.Record{
 		Topic:     p.results,
-		Partition: kafka.PartitionFor([]byte(res.CommandID), p.cfg.Partitions),
+		Partition: res.partition,
 		Key:       []byte(res.CommandID),
 		Value:     v,
 		Headers:   []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeJSON)}},

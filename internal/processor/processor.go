@@ -421,6 +421,9 @@ func (p *Processor) catchUpPending(ctx context.Context, sess *kgo.GroupTransactS
 	if err != nil {
 		return false, err
 	}
+	if err := p.catchUpResults(ctx, parts); err != nil {
+		return false, err
+	}
 	var pause []int32
 	p.mu.Lock()
 	for _, part := range parts {

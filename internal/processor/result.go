@@ -36,6 +36,9 @@ type Result struct {
 	// index.
 	FirstVersion uint64 `json:"first_version,omitempty"`
 
+	// partition is the commands partition the command came from, whose
+	// results partition its result goes to (see catchUpResults).
+	partition int32
 	// A result rebuilt in catch-up has the partition and offset of its
 	// command's last event, which commit makes Position of.
 	rebuilt         bool
