@@ -264,9 +264,30 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onRevoked),
 	)
-	sess, err := kgo.NewGroupTransactSession(opts...)
+	log := p.cfg.Log.With("aggregate", p.agg)
+	// newSession joins the group and initializes the transactional
+	// producer now, not at the first transaction: InitProducerID fences
+	// this data directory's previous incarnation and aborts its unfinished
+	// transaction, which would otherwise hold the events partitions' last
+	// stable offset (and so the catch-up below) until the transaction
+	// timeout.
+	newSession := func() (*kgo.GroupTransactSession, error) {
+		s, err := kgo.NewGroupTransactSession(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("processor %s: %w", p.agg, err)
+		}
+		for {
+			if _, _, err := s.Client().ProducerID(ctx); err == nil || ctx.Err() != nil {
+				return s, nil
+			} else {
+				log.Warn("initializing the transactional producer; retrying", "err", err)
+				sleep(ctx, time.Second)
+			}
+		}
+	}
+	sess, err := newSession()
 	if err != nil {
-		return fmt.Errorf("processor %s: %w", p.agg, err)
+		return err
 	}
 	defer func() {
 		sess.Close()
@@ -280,20 +301,6 @@ func (p *Processor) Run(ctx context.Context) error {
 			cl.Close()
 		}
 	}()
-	log := p.cfg.Log.With("aggregate", p.agg)
-	// Initialize the transactional producer now, not at the first
-	// transaction: InitProducerID fences this data directory's previous
-	// incarnation and aborts its unfinished transaction, which would
-	// otherwise hold the events partitions' last stable offset (and so
-	// the catch-up below) until the transaction timeout.
-	for {
-		if _, _, err := sess.Client().ProducerID(ctx); err == nil || ctx.Err() != nil {
-			break
-		} else {
-			log.Warn("initializing the transactional producer; retrying", "err", err)
-			sleep(ctx, time.Second)
-		}
-	}
 	// The follower and the expiry of old results run beside the loop
 	// and stop with it.
 	fctx, stopFollower := context.WithCancel(ctx)
@@ -354,10 +361,34 @@ func (p *Processor) Run(ctx context.Context) error {
 			continue
 		}
 		if err := p.transact(ctx, sess, recs, log); err != nil {
-			return err
+			if !errors.Is(err, errSession) || ctx.Err() != nil {
+				return err
+			}
+			// The transaction's outcome is unknown to the client, which
+			// cannot begin another: start over with a new session. The
+			// batch is retried from the committed offsets, by whichever
+			// member owns its partitions then.
+			log.Warn("transactional session failed; starting a new one", "err", err)
+			sess.Close()
+			p.mu.Lock()
+			clear(p.owned)
+			clear(p.pending)
+			clear(p.failed)
+			p.mu.Unlock()
+			sleep(ctx, time.Second)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if sess, err = newSession(); err != nil {
+				return err
+			}
 		}
 	}
 }
+
+// errSession marks a transact failure after which the session cannot go
+// on (franz-go: an End that failed is not retryable).
+var errSession = errors.New("transactional session failed")
 
 // anyFailed reports whether recs hold a command of a failed partition.
 func (p *Processor) anyFailed(recs []*kgo.Record) bool {
@@ -460,7 +491,7 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.TxnTimeout)
 	defer cancel()
 	if err := sess.Begin(); err != nil {
-		return fmt.Errorf("processor %s: begin transaction: %w", p.agg, err)
+		return fmt.Errorf("%w: processor %s: begin transaction: %v", errSession, p.agg, err)
 	}
 	w := p.newWork()
 	var (
@@ -496,7 +527,7 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	// Step 3: wait for the events' offsets, then produce the results.
 	if err := sess.Client().Flush(tctx); err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
-		return fmt.Errorf("processor %s: flush: %w", p.agg, err)
+		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
 	}
 	p.fillPositions(w)
 	for _, res := range order {
@@ -534,8 +565,7 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Warn("transaction failed; the batch will be retried", "err", err)
-		return nil
+		return fmt.Errorf("%w: end transaction: %v", errSession, err)
 	}
 	if !committed {
 		log.Info("transaction aborted by a rebalance; the batch will be retried by the partitions' owner")
