@@ -89,6 +89,20 @@ func (e *Env) accountTopics(ctx context.Context, ns string) (func(), error) {
 	return func() { e.deleteTopics(ns, topics...) }, nil
 }
 
+// accountNode creates the account topics of namespace ns and starts a node
+// on them; done stops the node and deletes the topics.
+func (e *Env) accountNode(ctx context.Context, ns string, cfg node.Config) (n *runningNode, done func(), err error) {
+	dropTopics, err := e.accountTopics(ctx, ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n, err = e.startNode(ctx, ns, cfg); err != nil {
+		dropTopics()
+		return nil, nil, err
+	}
+	return n, func() { _ = n.stop(); dropTopics() }, nil
+}
+
 // runningNode is a node started by a scenario, on an empty data directory.
 type runningNode struct {
 	url  string

@@ -33,16 +33,11 @@ func Commands(ctx context.Context, env Env, cc CommandsConfig) (Result, error) {
 		name = fmt.Sprintf("commands (%d/s)", cc.Rate)
 	}
 	res := Result{Name: name}
-	dropTopics, err := env.accountTopics(ctx, ns)
+	_, done, err := env.accountNode(ctx, ns, node.Config{})
 	if err != nil {
 		return res, err
 	}
-	defer dropTopics()
-	n, err := env.startNode(ctx, ns, node.Config{})
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = n.stop() }()
+	defer done()
 	d, err := drive(ctx, env, kafka.Names{Namespace: ns}, cc)
 	if err != nil {
 		return res, err

@@ -39,16 +39,11 @@ func HTTP(ctx context.Context, env Env, hc HTTPConfig) (Result, error) {
 		name = fmt.Sprintf("http, %d clients (%d/s)", hc.Clients, hc.Rate)
 	}
 	res := Result{Name: name}
-	dropTopics, err := env.accountTopics(ctx, ns)
+	n, stop, err := env.accountNode(ctx, ns, node.Config{})
 	if err != nil {
 		return res, err
 	}
-	defer dropTopics()
-	n, err := env.startNode(ctx, ns, node.Config{})
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = n.stop() }()
+	defer stop()
 	env.progress("http: opening %d accounts over Kafka", hc.Aggregates)
 	if _, err := drive(ctx, env, kafka.Names{Namespace: ns}, CommandsConfig{Aggregates: hc.Aggregates}); err != nil {
 		return res, err

@@ -33,16 +33,11 @@ func Load(ctx context.Context, env Env, lc LoadConfig) (Result, error) {
 	if lc.SnapshotEvery < 0 {
 		res.Name = fmt.Sprintf("load %d-event aggregate (no snapshots)", lc.Events)
 	}
-	dropTopics, err := env.accountTopics(ctx, ns)
+	n, done, err := env.accountNode(ctx, ns, node.Config{SnapshotEvery: lc.SnapshotEvery})
 	if err != nil {
 		return res, err
 	}
-	defer dropTopics()
-	n, err := env.startNode(ctx, ns, node.Config{SnapshotEvery: lc.SnapshotEvery})
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = n.stop() }()
+	defer done()
 	env.progress("load: writing %d events of one account", lc.Events)
 	if _, err := drive(ctx, env, kafka.Names{Namespace: ns}, CommandsConfig{Aggregates: 1, Commands: lc.Events - 1}); err != nil {
 		return res, err
