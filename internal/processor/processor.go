@@ -530,12 +530,14 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
 	}
 	p.fillPositions(w)
+	resultRecs := make([]*kgo.Record, 0, len(order))
 	for _, res := range order {
 		r, whole := p.resultRecord(res)
 		if whole {
 			w.encoded[res.CommandID] = r.Value // the same bytes go to Pebble
 		}
 		produce(r)
+		resultRecs = append(resultRecs, r)
 	}
 	if err := p.produceSnapshots(w, now, produce); err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
@@ -573,6 +575,10 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	if err := p.fault(p.cfg.Faults.AfterCommit, len(recs)); err != nil {
 		return fmt.Errorf("processor %s: stopped after commit, before the state store: %w", p.agg, err)
+	}
+	// End flushed: the result records have their offsets.
+	for _, r := range resultRecs {
+		w.resultsNext[r.Partition] = max(w.resultsNext[r.Partition], r.Offset+1)
 	}
 	p.stateMu.Lock()
 	err = w.commit()

@@ -24,8 +24,15 @@ import (
 //
 // It reads from a per-partition checkpoint to the last stable offset,
 // after any open transaction on it ended, as catch-up of the events does.
+// resultsCheckpoint is the checkpoints' keyspace of the results topic: the
+// next offset of each results partition whose results are all stored. The
+// owner of a partition advances it as it commits (work.commit), as the
+// only writer of its results partition, so a catch-up reads only what
+// other owners wrote. (No aggregate type has a '.'.)
+func (p *Processor) resultsCheckpoint() string { return p.agg + ".results" }
+
 func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
-	cpName := p.agg + ".results" // the checkpoints' keyspace (no aggregate type has a '.')
+	cpName := p.resultsCheckpoint()
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), p.cfg.Opts...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
 	if err != nil {

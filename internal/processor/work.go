@@ -24,6 +24,7 @@ type work struct {
 	results     map[string]*Result   // by command ID
 	encoded     map[string][]byte    // results already marshaled, by command ID
 	checkpoints map[int32]int64      // events partition -> next offset
+	resultsNext map[int32]int64      // results partition -> next offset, all stored
 	snapshots   map[string]*aggState // aggregates whose snapshot is due
 }
 
@@ -54,6 +55,7 @@ func (p *Processor) newWork() *work {
 		results:     map[string]*Result{},
 		encoded:     map[string][]byte{},
 		checkpoints: map[int32]int64{},
+		resultsNext: map[int32]int64{},
 		snapshots:   map[string]*aggState{},
 	}
 }
@@ -188,6 +190,12 @@ func (w *work) commit() error {
 	}
 	for part, next := range w.checkpoints {
 		if err := store.PutCheckpoint(b, p.agg, part, next); err != nil {
+			b.Close()
+			return err
+		}
+	}
+	for part, next := range w.resultsNext {
+		if err := store.PutCheckpoint(b, p.resultsCheckpoint(), part, next); err != nil {
 			b.Close()
 			return err
 		}
