@@ -33,7 +33,10 @@ func (r *Runner) traced(rec *kgo.Record) bool {
 // startApply starts the span of applying rec.
 func (r *Runner) startApply(rec *kgo.Record, agg string) *applyTrace {
 	ctx := tracing.FromRecord(context.Background(), rec)
-	ctx, span := r.cfg.Tracer.Start(ctx, "apply "+r.cfg.Projection.Name, trace.WithSpanKind(trace.SpanKindConsumer))
+	span := trace.SpanFromContext(ctx) // off: the event's context goes on as it came
+	if r.cfg.Tracer.On() {
+		ctx, span = r.cfg.Tracer.Start(ctx, "apply "+r.cfg.Projection.Name, trace.WithSpanKind(trace.SpanKindConsumer))
+	}
 	if span.IsRecording() {
 		span.SetAttributes(
 			semconv.MessagingSystemKafka,

@@ -49,9 +49,12 @@ func (p *Processor) startCommand(b *batchTrace, r *kgo.Record) *commandTrace {
 		return nil
 	}
 	ctx := tracing.FromRecord(context.Background(), r)
-	ctx, span := b.tracer.Start(ctx, "command "+p.agg,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithTimestamp(b.start)) // the wait behind earlier commands of the batch counts
+	span := trace.SpanFromContext(ctx) // off: the incoming context goes on as it came
+	if b.tracer.On() {
+		ctx, span = b.tracer.Start(ctx, "command "+p.agg,
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithTimestamp(b.start)) // the wait behind earlier commands of the batch counts
+	}
 	ct := &commandTrace{ctx: ctx, span: span, headers: tracing.Headers(ctx)}
 	if span.IsRecording() {
 		span.SetAttributes(

@@ -125,16 +125,17 @@ func Headers(ctx context.Context) []kgo.RecordHeader {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return nil
 	}
-	var r kgo.Record
-	propagator.Inject(ctx, kotel.NewRecordCarrier(&r))
-	return r.Headers
+	hs := make(headerList, 0, 2)
+	propagator.Inject(ctx, &hs)
+	return hs
 }
 
-// SpanContextHeaders returns the headers that carry sc; nil when sc is not
-// valid.
-func SpanContextHeaders(sc trace.SpanContext) []kgo.RecordHeader {
-	if !sc.IsValid() {
-		return nil
-	}
-	return Headers(trace.ContextWithSpanContext(context.Background(), sc))
+// headerList is the carrier Headers injects into: new headers only, so
+// appending to a slice of them is all it takes.
+type headerList []kgo.RecordHeader
+
+func (h *headerList) Get(string) string { return "" }
+func (h *headerList) Keys() []string    { return nil }
+func (h *headerList) Set(key, value string) {
+	*h = append(*h, kgo.RecordHeader{Key: key, Value: []byte(value)})
 }
