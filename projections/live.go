@@ -139,6 +139,9 @@ func (l *Live) Rebuild(life, req context.Context) error {
 	cfg.Generation = l.cur.cfg.Generation + 1
 	cfg.NoPublish = true
 	cfg.Applied = position.NewTracker()
+	// A rebuild replays the whole history: spans of long-finished traces
+	// would only bury the live ones.
+	cfg.Tracer = nil
 	if err := DropStorage(l.cfg.DB, Storage(cfg.Projection.Name, cfg.Generation)); err != nil {
 		return err // leftovers of an interrupted rebuild
 	}

@@ -163,11 +163,11 @@ func (r *Runner) retryParked() (int, error) {
 			b.Close()
 			return unparked, err
 		}
-		changed := map[string]json.RawMessage{}
+		changed := newChanges()
 		rows := newRowCache(r.cfg.Projection.Row)
 		var failure error
 		for _, rec := range recs {
-			if err := r.apply(b, rows, agg, rec, changed); err != nil {
+			if err := r.apply(b, rows, agg, rec, changed, nil); err != nil {
 				failure = fmt.Errorf("event at %s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
 				break
 			}

@@ -108,10 +108,11 @@ func (pub *publisher) record(key string, raw json.RawMessage) (*kgo.Record, erro
 	return r, nil
 }
 
-// publish writes rows (nil value: deleted) and waits until Kafka has them;
-// when this instance just became the publisher, it first republishes the
-// whole view from db. It retries until it succeeds or ctx ends.
-func (pub *publisher) publish(ctx context.Context, db *store.DB, view string, rows map[string]json.RawMessage) error {
+// publish writes the changed rows (nil value: deleted), each with the trace
+// headers of the event that changed it last, and waits until Kafka has
+// them; when this instance just became the publisher, it first republishes
+// the whole view from db. It retries until it succeeds or ctx ends.
+func (pub *publisher) publish(ctx context.Context, db *store.DB, view string, changed *changes) error {
 	if !pub.leader.Load() {
 		return nil
 	}
@@ -136,11 +137,12 @@ func (pub *publisher) publish(ctx context.Context, db *store.DB, view string, ro
 		}
 		pub.published = gen
 	}
-	for k, v := range rows {
+	for k, v := range changed.rows {
 		r, err := pub.record(k, v)
 		if err != nil {
 			return err
 		}
+		r.Headers = append(r.Headers, changed.trace[k]...)
 		recs = append(recs, r)
 	}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {

@@ -17,6 +17,7 @@ import (
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -53,6 +54,11 @@ type RunnerConfig struct {
 	// NoPublish keeps a published view off its topic (a rebuild in
 	// progress).
 	NoPublish bool
+	// Tracer records a span for each event applied, a child of the span
+	// context in the event's headers. Default nil: tracing off; a
+	// published view's records still carry the context of the event that
+	// changed them last.
+	Tracer *tracing.Tracer
 }
 
 // Runner keeps one projection's view up to date.
@@ -277,6 +283,8 @@ func (r *Runner) run(ctx context.Context) error {
 		go pub.run(pctx)
 	}
 	r.setState("running", nil)
+	var traced []*applyTrace // of the batch, ended once it is stored
+	defer func() { endApplies(traced, errors.New("the projection stopped before the batch was stored")) }()
 	for {
 		select {
 		case ch := <-r.retries:
@@ -304,7 +312,7 @@ func (r *Runner) run(ctx context.Context) error {
 		b := r.cfg.DB.NewIndexedBatch()
 		rows := newRowCache(p.Row) // the rows of this batch
 		next := map[position.TP]int64{}
-		changed := map[string]json.RawMessage{}
+		changed := newChanges()
 		var failedNow map[string][]int32
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			r.mu.Lock()
@@ -331,10 +339,15 @@ func (r *Runner) run(ctx context.Context) error {
 					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
 					continue
 				}
-				err := r.apply(b, rows, agg, rec, changed)
+				var at *applyTrace
+				if r.traced(rec) {
+					at = r.startApply(rec, agg)
+					traced = append(traced, at)
+				}
+				err := r.apply(b, rows, agg, rec, changed, at.carried())
 				var de *decodeError
 				if err != nil && !errors.As(err, &de) {
-					err = r.retryApply(b, rows, agg, rec, changed, err)
+					err = r.retryApply(b, rows, agg, rec, changed, at.carried(), err)
 				}
 				if err != nil && !errors.As(err, &de) {
 					// Still failing: park the aggregate, go on with the others.
@@ -345,6 +358,7 @@ func (r *Runner) run(ctx context.Context) error {
 						return
 					}
 					r.cfg.Log.Warn("projection parked an aggregate: an event failed to apply after retries", "projection", p.Name, "aggregate", agg, "id", string(rec.Key), "offset", rec.Offset, "err", err)
+					at.fail("parked: " + po.Reason)
 					r.mu.Lock()
 					r.parked[owner] = po
 					r.mu.Unlock()
@@ -361,6 +375,7 @@ func (r *Runner) run(ctx context.Context) error {
 					}
 					r.status.Failed[key] = fmt.Sprintf("event at %s partition %d offset %d: %v", rec.Topic, rec.Partition, rec.Offset, err)
 					r.mu.Unlock()
+					at.fail("the partition stops here: " + err.Error())
 					if failedNow == nil {
 						failedNow = map[string][]int32{}
 					}
@@ -397,6 +412,9 @@ func (r *Runner) run(ctx context.Context) error {
 		for tp, off := range next {
 			r.cfg.Applied.Advance(tp, off)
 		}
+		endApplies(traced, nil)
+		clear(traced)
+		traced = traced[:0]
 		var n int64
 		fetches.EachRecord(func(rec *kgo.Record) {
 			if !rec.Attrs.IsControl() && rec.Offset < next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] {
@@ -419,13 +437,14 @@ func (r *Runner) run(ctx context.Context) error {
 
 // apply applies one record to the batch. Apply's writes are buffered and
 // only reach b when every event of the record applied, so a failing record
-// leaves no part of itself behind.
-func (r *Runner) apply(b *pebble.Batch, rows *rowCache, agg string, rec *kgo.Record, changed map[string]json.RawMessage) error {
+// leaves no part of itself behind. The rows it changes carry the trace
+// headers on when they are published.
+func (r *Runner) apply(b *pebble.Batch, rows *rowCache, agg string, rec *kgo.Record, changed *changes, trace []kgo.RecordHeader) error {
 	evs, err := decode(r.cfg.Codecs[agg], rec)
 	if err != nil {
 		return &decodeError{err}
 	}
-	tx := &batchTx{b: b, view: r.storage(), indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed,
+	tx := &batchTx{b: b, view: r.storage(), indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed, trace: trace,
 		cache: rows, vals: map[string]cachedRow{}}
 	for _, ev := range evs {
 		if err := r.cfg.Projection.Apply(tx, ev); err != nil {
@@ -443,14 +462,14 @@ func (e *decodeError) Error() string { return e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
 // retryApply tries a failed event again, with backoff.
-func (r *Runner) retryApply(b *pebble.Batch, rows *rowCache, agg string, rec *kgo.Record, changed map[string]json.RawMessage, err error) error {
+func (r *Runner) retryApply(b *pebble.Batch, rows *rowCache, agg string, rec *kgo.Record, changed *changes, trace []kgo.RecordHeader, err error) error {
 	for _, d := range applyRetries {
 		select {
 		case <-time.After(d):
 		case <-r.ctx.Done():
 			return err
 		}
-		if err = r.apply(b, rows, agg, rec, changed); err == nil {
+		if err = r.apply(b, rows, agg, rec, changed, trace); err == nil {
 			return nil
 		}
 	}
@@ -523,9 +542,10 @@ type batchTx struct {
 	indexes []Index
 	pending map[string][]byte
 	state   map[string][]byte
-	changed map[string]json.RawMessage // rows changed in the batch, for publishing
-	cache   *rowCache                  // rows of the batch, decoded
-	vals    map[string]cachedRow       // pending rows, decoded, when cacheable
+	changed *changes             // rows changed in the batch, for publishing
+	trace   []kgo.RecordHeader   // the trace context the record's changes carry on
+	cache   *rowCache            // rows of the batch, decoded
+	vals    map[string]cachedRow // pending rows, decoded, when cacheable
 }
 
 const kindState = 'p'
@@ -638,7 +658,7 @@ func (t *batchTx) flush() error {
 				return err
 			}
 		}
-		t.changed[key] = v
+		t.changed.set(key, v, t.trace)
 		if cv, ok := t.vals[key]; ok && t.cache.typ != nil {
 			t.cache.rows[key] = cv
 		} else if t.cache.typ != nil {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/strata-es/strata/internal/config"
@@ -68,4 +70,37 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// headersFlag is a NAME=VALUE,... flag with URL-encoded values, the format
+// of OTEL_EXPORTER_OTLP_HEADERS.
+type headersFlag map[string]string
+
+func (h *headersFlag) String() string {
+	if h == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(*h))
+	for k, v := range *h {
+		parts = append(parts, k+"="+url.PathEscape(v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (h *headersFlag) Set(s string) error {
+	m := map[string]string{}
+	for _, kv := range splitList(s) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("%q: want NAME=VALUE,... (values URL-encoded)", kv)
+		}
+		val, err := url.PathUnescape(v)
+		if err != nil {
+			return fmt.Errorf("%q: the value is not URL-encoded: %v", kv, err)
+		}
+		m[strings.TrimSpace(k)] = val
+	}
+	*h = m
+	return nil
 }

@@ -275,6 +275,13 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"dev", "--wire-format", "confluent"}, exitUsage, "schema_registry.wire_format (--wire-format) confluent needs schema_registry.url (--schema-registry)"},
 		{[]string{"dev", "--schema-registry", "ftp://registry"}, exitUsage, `schema_registry.url (--schema-registry): "ftp://registry"`},
 		{[]string{"dev", "--kafka-port", "-1"}, exitUsage, "--kafka-port -1: want 0 to 65535"},
+		{[]string{"dev", "--tracing-exporter", "zipkin"}, exitUsage, `tracing.exporter (--tracing-exporter): "zipkin", want none, otlp or stdout`},
+		{[]string{"dev", "--tracing-exporter", "otlp", "--tracing-protocol", "http/json"}, exitUsage, `tracing.protocol (--tracing-protocol): "http/json"`},
+		{[]string{"dev", "--tracing-exporter", "otlp", "--tracing-endpoint", "collector"}, exitUsage, `tracing.endpoint (--tracing-endpoint): "collector", want host:port or`},
+		{[]string{"dev", "--tracing-sample-ratio", "2"}, exitUsage, "tracing.sample_ratio (--tracing-sample-ratio): 2, want 0 to 1"},
+		{[]string{"dev", "--tracing-sample-ratio", "lots"}, exitUsage, `invalid value "lots" for flag -tracing-sample-ratio`},
+		{[]string{"dev", "--tracing-headers", "api-key"}, exitUsage, `invalid value "api-key" for flag -tracing-headers: "api-key": want NAME=VALUE,...`},
+		{[]string{"dev", "--tracing-headers", "api-key=%zz"}, exitUsage, `"api-key=%zz": the value is not URL-encoded`},
 		{[]string{"dev", "stray"}, exitUsage, `unexpected argument "stray"`},
 		{[]string{"serve", "--brokers", "k:0"}, exitUsage, `brokers (--brokers): "k:0": the port must be 1 to 65535`},
 		{[]string{"serve", "--brokers", "kafka"}, exitUsage, `brokers (--brokers): "kafka" is not host:port`},
@@ -329,6 +336,8 @@ func TestBadConfigFiles(t *testing.T) {
 		{"two documents", "partitions: 3\n---\npartitions: 4\n", ", line 3: a second YAML document"},
 		{"an impossible value", "partitions: 0\nhttp: 127.0.0.1:0\n", "partitions (--partitions): 0"},
 		{"an impossible nested value", "log:\n  level: loud\n", `log.level (--log-level): "loud"`},
+		{"an unknown tracing exporter", "tracing:\n  exporter: jaeger\n", `tracing.exporter (--tracing-exporter): "jaeger"`},
+		{"a misspelt tracing key", "tracing:\n  exporter: otlp\n  sample_rate: 0.5\n", ", line 3: field sample_rate not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")

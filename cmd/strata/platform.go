@@ -64,6 +64,12 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json")
 	fs.StringVar(&n.c.SchemaRegistry.URL, "schema-registry", "", "URL of a Confluent-compatible schema registry to register the schemas in")
 	fs.StringVar(&n.c.SchemaRegistry.WireFormat, "wire-format", d.SchemaRegistry.WireFormat, "format of the events written: single-object (Avro's own) or confluent (needs --schema-registry)")
+	fs.StringVar(&n.c.Tracing.Exporter, "tracing-exporter", d.Tracing.Exporter, "where OpenTelemetry spans go: none, otlp or stdout (an incoming traceparent reaches the events either way)")
+	fs.StringVar(&n.c.Tracing.Endpoint, "tracing-endpoint", "", "OTLP endpoint, host:port or URL (default: OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4318, or 4317 for grpc)")
+	fs.StringVar(&n.c.Tracing.Protocol, "tracing-protocol", "", "OTLP protocol: http/protobuf or grpc (default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)")
+	fs.Var((*headersFlag)(&n.c.Tracing.Headers), "tracing-headers", "headers of OTLP exports, NAME=VALUE,... with URL-encoded values (default: OTEL_EXPORTER_OTLP_HEADERS)")
+	fs.BoolVar(&n.c.Tracing.Insecure, "tracing-insecure", false, "send OTLP to a host:port endpoint without TLS")
+	fs.Float64Var(&n.c.Tracing.SampleRatio, "tracing-sample-ratio", d.Tracing.SampleRatio, "share of the traces starting at Strata to record, 0 to 1 (a traced command's sampling decision is kept)")
 }
 
 // withRegistry registers the catalog's schemas in the configured registry
@@ -143,7 +149,7 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 	return c, node.Config{
 		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
 		DataDir: c.Data, HTTPAddr: c.HTTP, Tokens: tokens, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
-		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax,
+		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax, Tracing: c.Tracing,
 		Types: builtinTypes, Projections: builtinProjections,
 	}, nil
 }
@@ -195,6 +201,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cluster.Close()
 	fmt.Fprintf(stdout, "strata dev: embedded Kafka broker at %s (data in %s)\n", addr, filepath.Join(c.Data, "kafka"))
 	cfg.Opts = []kgo.Opt{kgo.SeedBrokers(addr)}
+	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata dev: HTTP API at %s (Ctrl-C stops)\n", url)
 	}
@@ -235,6 +242,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	cfg.Opts = opts
+	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata serve: HTTP API at %s, brokers %s\n", url, strings.Join(c.Brokers, ","))
 	}

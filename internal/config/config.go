@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/internal/yamlerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -65,6 +66,10 @@ type Config struct {
 	// SchemaRegistry optionally registers the schemas in a
 	// Confluent-compatible registry.
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
+	// Tracing exports OpenTelemetry spans. Default exporter none: no
+	// spans, but a trace context arriving with a command still reaches
+	// its events, result and published view rows.
+	Tracing tracing.Config `yaml:"tracing"`
 }
 
 // SchemaRegistry configures a Confluent-compatible schema registry.
@@ -125,6 +130,7 @@ func Defaults() Config {
 		HTTP:              "127.0.0.1:8080",
 		Log:               Log{Level: "info", Format: "text"},
 		SchemaRegistry:    SchemaRegistry{WireFormat: "single-object"},
+		Tracing:           tracing.Config{Exporter: tracing.ExporterNone, SampleRatio: 1},
 	}
 }
 
@@ -223,6 +229,7 @@ func (c *Config) Validate() error {
 	if u := c.SchemaRegistry.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		bad("schema_registry.url (--schema-registry): %q, want an http:// or https:// URL", u)
 	}
+	problems = append(problems, c.Tracing.Problems()...)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: cert_file and key_file (--tls-cert, --tls-key) go together")
 	}

@@ -41,12 +41,21 @@ sasl:
   username: strata
   password_env: STRATA_KAFKA_PASSWORD
 auth_token_file: /etc/strata/tokens
+tracing:
+  exporter: otlp
+  protocol: grpc
+  endpoint: collector:4317
+  headers: {api-key: s3cret}
+  insecure: true
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Brokers) != 2 || c.Partitions != 24 || c.Namespace != "strata" || c.HTTP != "127.0.0.1:8080" || c.SASL.Username != "strata" || c.AuthTokenFile != "/etc/strata/tokens" {
 		t.Fatalf("got %+v", c)
+	}
+	if tr := c.Tracing; tr.Exporter != "otlp" || tr.Protocol != "grpc" || tr.Endpoint != "collector:4317" || tr.Headers["api-key"] != "s3cret" || !tr.Insecure || tr.SampleRatio != 1 {
+		t.Fatalf("tracing: %+v (the sample ratio defaults to 1)", tr)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -273,6 +282,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"an unknown log format", func(c *Config) { c.Log.Format = "xml" }, `log.format (--log-format): "xml"`},
 		{"an unknown wire format", func(c *Config) { c.SchemaRegistry.WireFormat = "protobuf" }, `schema_registry.wire_format (--wire-format): "protobuf"`},
 		{"a registry URL that is no URL", func(c *Config) { c.SchemaRegistry.URL = "registry:8081" }, `schema_registry.url (--schema-registry): "registry:8081"`},
+		{"an unknown tracing exporter", func(c *Config) { c.Tracing.Exporter = "zipkin" }, `tracing.exporter (--tracing-exporter): "zipkin"`},
+		{"a tracing endpoint without a port", func(c *Config) { c.Tracing.Endpoint = "collector" }, `tracing.endpoint (--tracing-endpoint): "collector"`},
+		{"a sample ratio above 1", func(c *Config) { c.Tracing.SampleRatio = 1.5 }, "tracing.sample_ratio (--tracing-sample-ratio): 1.5"},
 		{"a SASL password twice", func(c *Config) { c.SASL = SASL{Mechanism: "PLAIN", Username: "u", Password: "p", PasswordEnv: "P"} }, "sasl: set exactly one of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -298,6 +310,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("brokers: [k1:9092, k2:9092]\npartitions: 24\nsasl:\n  mechanism: SCRAM-SHA-512\n  username: strata\n  password_env: P\nauth_token_file: /etc/strata/tokens\n"))
 	f.Add([]byte("dedupe_window: 36h\nread_wait: 250ms\nread_wait_max: 1m\nlog: {level: debug, format: json}\ntls: {enabled: true, ca_file: ca.pem}\n"))
 	f.Add([]byte("schema_registry:\n  url: http://r:8081\n  wire_format: confluent\nreplication_factor: 3\nsnapshot_every: 5\n"))
+	f.Add([]byte("tracing:\n  exporter: otlp\n  endpoint: https://c:4318\n  headers: {}\n  sample_ratio: .nan\n"))
 	f.Add([]byte("brokers: [k:9092\n"))
 	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a]\n"))
 	f.Add([]byte("partitions: 3\n---\nhttp: x\n"))
@@ -327,6 +340,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(back.Brokers) == 0 {
 			back.Brokers = nil
+		}
+		if len(c.Tracing.Headers) == 0 {
+			c.Tracing.Headers = nil // nil and empty are both left out
+		}
+		if c.Tracing.SampleRatio != c.Tracing.SampleRatio && back.Tracing.SampleRatio != back.Tracing.SampleRatio {
+			c.Tracing.SampleRatio, back.Tracing.SampleRatio = 0, 0 // NaN (.nan) is not equal to itself
 		}
 		if !reflect.DeepEqual(c, back) {
 			t.Fatalf("round trip:\n%+v\n%s\n%+v", c, out, back)

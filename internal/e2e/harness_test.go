@@ -32,6 +32,7 @@ import (
 	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // broker is a Kafka cluster for one test.
@@ -127,6 +128,7 @@ type nodeOpts struct {
 	projections       []projections.Projection // nil: the built-in views
 	tokens            *httpapi.Tokens          // nil: no authentication
 	readHeaderTimeout time.Duration            // 0: the node's default
+	tracerProvider    trace.TracerProvider     // nil: tracing off
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -157,6 +159,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			DedupeWindow:      o.dedupeWindow,
 			Tokens:            o.tokens,
 			ReadHeaderTimeout: o.readHeaderTimeout,
+			TracerProvider:    o.tracerProvider,
 		})
 	}()
 	select {

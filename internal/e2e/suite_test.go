@@ -45,6 +45,8 @@ var suite = []struct {
 	{"Rebuild", testRebuild},
 	{"ReadWaitTimesOut", testReadWaitTimesOut},
 	{"AuthAndSlowClients", testAuthAndSlowClients},
+	{"TracingOn", testTracingOn},
+	{"TracingOff", testTracingOff},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -21,7 +21,11 @@ import (
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/projections"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // MaxBodyBytes bounds a request body.
@@ -82,6 +86,10 @@ type Config struct {
 	// client that reads slowly cannot hold a connection. Default 30s:
 	// ample for the largest page (10,000 events) on a slow link.
 	WriteTimeout time.Duration
+	// Tracer starts a span for each POST of a command, a child of the
+	// request's traceparent. Default nil: tracing off; a traceparent is
+	// still passed on to the command record.
+	Tracer *tracing.Tracer
 }
 
 type api struct{ Config }
@@ -105,7 +113,7 @@ func Handler(cfg Config) http.Handler {
 	}
 	a := &api{cfg}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/commands/{aggregate}/{id}", a.postCommand)
+	mux.HandleFunc("POST "+commandRoute, a.postCommand)
 	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}", a.getAggregate)
 	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}/events", a.getEvents)
 	mux.HandleFunc("GET /v1/views/{view}/{key}", a.getViewRow)
@@ -221,7 +229,15 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, Error{Error: msg})
 }
 
+// commandRoute is the route commands are posted to.
+const commandRoute = "/v1/commands/{aggregate}/{id}"
+
 func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
+	if a.Tracer.On() || tracing.HasHTTPContext(r.Header) {
+		var end func()
+		w, r, end = a.traceCommand(w, r)
+		defer end()
+	}
 	agg, id := r.PathValue("aggregate"), r.PathValue("id")
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
@@ -238,9 +254,15 @@ func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetAttributes(tracing.CommandType.String(req.Type))
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.CommandTimeout)
 	defer cancel()
 	res, err := a.Sender.Send(ctx, agg, id, req)
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() && res != nil {
+		span.SetAttributes(tracing.CommandID.String(res.CommandID), tracing.CommandStatus.String(res.Status))
+	}
 	switch {
 	case errors.Is(err, aggregates.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
@@ -275,6 +297,51 @@ func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, res)
 	}
 }
+
+// traceCommand starts the span of a POST of a command, a child of the
+// request's traceparent (a malformed one is ignored), and returns the
+// writer and request to serve it with and the function that ends it. With
+// tracing off it starts nothing, and the request's context carries the
+// incoming span context on to the command record.
+func (a *api) traceCommand(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, func()) {
+	ctx, span := a.Tracer.Start(tracing.FromHTTP(r.Context(), r.Header), "POST "+commandRoute, trace.WithSpanKind(trace.SpanKindServer))
+	r = r.WithContext(ctx)
+	if !span.IsRecording() {
+		return w, r, func() {}
+	}
+	span.SetAttributes(semconv.HTTPRequestMethodPost, semconv.HTTPRoute(commandRoute), tracing.AggregateType.String(r.PathValue("aggregate")))
+	sw := &statusWriter{ResponseWriter: w}
+	return sw, r, func() {
+		span.SetAttributes(semconv.HTTPResponseStatusCode(sw.code))
+		if sw.code >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(sw.code))
+		}
+		span.End()
+	}
+}
+
+// statusWriter remembers the status of the answer, for the span.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // decodeCommand decodes the body of POST /v1/commands/{aggregate}/{id}:
 // one JSON object {"type","data","expected_version"?,"command_id"?} in

@@ -21,6 +21,7 @@ import (
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/schemas"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // senderfake checks a request as processor.Sender does (aggregate, IDs,
@@ -37,6 +38,7 @@ type sent struct {
 	agg, id string
 	req     processor.Request
 	cmd     aggregates.Command
+	span    trace.SpanContext // of the context Send was given
 }
 
 func newSenderfake() *senderfake {
@@ -47,7 +49,7 @@ func newSenderfake() *senderfake {
 	}}
 }
 
-func (s *senderfake) Send(_ context.Context, agg, id string, req processor.Request) (*processor.Result, error) {
+func (s *senderfake) Send(ctx context.Context, agg, id string, req processor.Request) (*processor.Result, error) {
 	c, ok := s.codecs[agg]
 	if !ok {
 		return nil, fmt.Errorf("%w: aggregate type %q", aggregates.ErrNotFound, agg)
@@ -73,7 +75,7 @@ func (s *senderfake) Send(_ context.Context, agg, id string, req processor.Reque
 		}
 	}
 	s.mu.Lock()
-	s.sent = append(s.sent, sent{agg, id, req, cmd})
+	s.sent = append(s.sent, sent{agg, id, req, cmd, trace.SpanContextFromContext(ctx)})
 	s.mu.Unlock()
 	return &processor.Result{CommandID: req.CommandID, Aggregate: agg, AggregateID: id, Status: processor.StatusAccepted, Version: 1}, nil
 }

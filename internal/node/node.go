@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,10 +26,12 @@ import (
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -79,6 +82,17 @@ type Config struct {
 	// result before answering 504. Default 10s.
 	CommandTimeout time.Duration
 
+	// Tracing says whether and where spans are exported (see
+	// tracing.Config). Default: none. Whatever it says, a trace context
+	// that arrives with a command is passed on to its events, results and
+	// published view rows.
+	Tracing tracing.Config
+	// TraceOutput receives the stdout exporter's spans. Default os.Stdout.
+	TraceOutput io.Writer
+	// TracerProvider, when set, receives the spans instead of one built
+	// from Tracing (tests record them with it); the caller shuts it down.
+	TracerProvider trace.TracerProvider
+
 	// Faults are the write path's fault-injection hooks, for tests.
 	Faults processor.Faults
 }
@@ -105,6 +119,9 @@ func (c *Config) setDefaults() {
 	if c.Catalog == nil {
 		c.Catalog = schemas.Default()
 	}
+	if c.TraceOutput == nil {
+		c.TraceOutput = os.Stdout
+	}
 }
 
 // Validate reports every problem of the configuration at once.
@@ -113,6 +130,7 @@ func (c *Config) Validate() error {
 	if err := aggregates.CheckName(c.Namespace); err != nil {
 		problems = append(problems, fmt.Errorf("namespace %q: %w", c.Namespace, err))
 	}
+	problems = append(problems, c.Tracing.Problems()...)
 	if c.Partitions < 1 || c.Partitions > 10000 {
 		problems = append(problems, fmt.Errorf("partitions %d: want 1 to 10000", c.Partitions))
 	}
@@ -170,6 +188,24 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer db.Close()
+	tp := cfg.TracerProvider
+	if tp == nil && cfg.Tracing.Enabled() {
+		sdk, err := tracing.NewProvider(ctx, cfg.Tracing, instanceID, cfg.TraceOutput)
+		if err != nil {
+			return err
+		}
+		// Flush the spans still buffered, whatever stops the node.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := sdk.Shutdown(sctx); err != nil {
+				log.Warn("tracing: the last spans could not be exported", "err", err)
+			}
+		}()
+		tp = sdk
+		log.Info("tracing on", "exporter", cfg.Tracing.Exporter, "sample_ratio", cfg.Tracing.SampleRatio)
+	}
+	tracer := tracing.New(tp)
 
 	names := kafka.Names{Namespace: cfg.Namespace}
 	admCl, err := kgo.NewClient(cfg.Opts...)
@@ -210,6 +246,7 @@ func Run(ctx context.Context, cfg Config) error {
 		procs[t.Name()] = processor.New(processor.Config{
 			Codec: codecs[t.Name()], DB: db, Names: names, Partitions: cfg.Partitions,
 			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults, SnapshotEvery: cfg.SnapshotEvery, DedupeWindow: cfg.DedupeWindow,
+			Tracer: tracer,
 		})
 	}
 	runners := map[string]*projections.Live{}
@@ -217,6 +254,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, p := range cfg.Projections {
 		r, err := projections.NewLive(projections.RunnerConfig{
 			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log, Catalog: cfg.Catalog,
+			Tracer: tracer,
 		})
 		if err != nil {
 			return err
@@ -237,6 +275,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv := newServer(cfg, httpapi.Handler(httpapi.Config{
 		Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
 		Tokens:      cfg.Tokens,
+		Tracer:      tracer,
 		BaseContext: func() context.Context { return baseCtx },
 		ReadWait:    cfg.ReadWait, ReadWaitMax: cfg.ReadWaitMax,
 		Ready: func() (bool, map[string]string) {

@@ -11,14 +11,16 @@ import (
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/internal/tracing"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // handle decides one command record. It produces the command's events (or
 // forwards or dead-letters the record) through produce and returns the
 // result to publish once the events have offsets; nil when the record was
-// forwarded. An error means the batch cannot go on (Pebble failed).
-func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*kgo.Record)) (*Result, error) {
+// forwarded. An error means the batch cannot go on (Pebble failed). The
+// records produced carry the command's trace context, tr (nil: none).
+func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*kgo.Record), tr *commandTrace) (*Result, error) {
 	source := fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
 	commandID, hasID := header(r, kafka.HeaderCommandID)
 	if !hasID {
@@ -51,13 +53,15 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 	if want := kafka.PartitionFor(r.Key, p.cfg.Partitions); want != r.Partition {
 		fwd := &kgo.Record{Topic: r.Topic, Partition: want, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 		for _, h := range r.Headers {
-			if h.Key != kafka.HeaderCommandID && h.Key != kafka.HeaderForwardedFrom {
+			if h.Key != kafka.HeaderCommandID && h.Key != kafka.HeaderForwardedFrom && !(tr.carries() && tracing.IsHeader(h.Key)) {
 				fwd.Headers = append(fwd.Headers, h)
 			}
 		}
 		fwd.Headers = append(fwd.Headers,
 			kgo.RecordHeader{Key: kafka.HeaderCommandID, Value: []byte(commandID)},
 			kgo.RecordHeader{Key: kafka.HeaderForwardedFrom, Value: []byte(source)})
+		tr.carry(fwd)
+		tr.forwarded(want)
 		if recordBytes(fwd) > MaxRecordBytes {
 			return invalid(tooLarge(fmt.Sprintf("forwarded to partition %d (its key's, by murmur2), the command", want), fwd) +
 				"; produce commands with Kafka's default partitioner so they need no forwarding")
@@ -81,6 +85,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 	if err != nil {
 		return invalid(err.Error())
 	}
+	tr.commandType(p.agg, cmd.CommandType())
 	var expected *uint64
 	if s, ok := header(r, kafka.HeaderExpectedVersion); ok {
 		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
@@ -136,6 +141,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 			Payload:   payload,
 		}, data: data}
 		out.rec = p.eventRecord(r.Key, r.Partition, &out.entry)
+		tr.carry(out.rec)
 		if recordBytes(out.rec) > MaxRecordBytes {
 			// Producing it would fail the transaction on every retry.
 			return invalid(tooLarge(fmt.Sprintf("its event %s", ev.EventType()), out.rec))

@@ -50,6 +50,7 @@ import (
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/strata-es/strata/internal/tracing"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -98,6 +99,10 @@ type Config struct {
 	// memory in front of Pebble. Default 262,144 (tens of MB at most);
 	// negative disables it.
 	StateCache int
+	// Tracer starts a span for each command (see trace.go). Default nil:
+	// tracing off, and a trace context that arrives with a command is
+	// still passed on to its events and result.
+	Tracer *tracing.Tracer
 	// Faults are fault-injection hooks for tests; leave zero.
 	Faults Faults
 }
@@ -484,8 +489,23 @@ func (p *Processor) catchUpPending(ctx context.Context, sess *kgo.GroupTransactS
 	return len(pause) > 0, nil
 }
 
-// transact runs steps 2 to 5 of the package doc for one batch.
+// transact runs steps 2 to 5 of the package doc for one batch, and ends
+// the spans of its traced commands.
 func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record, log *slog.Logger) error {
+	bt := &batchTrace{tracer: p.cfg.Tracer, start: time.Now()}
+	err := p.transactBatch(ctx, sess, recs, log, bt)
+	bt.end(err)
+	return err
+}
+
+// pendingResult is a result to produce once the batch's events have
+// offsets, with the trace of the command it answers.
+type pendingResult struct {
+	res   *Result
+	trace *commandTrace
+}
+
+func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record, log *slog.Logger, bt *batchTrace) error {
 	// Finish the batch even if ctx ends meanwhile: a clean stop commits
 	// or aborts what it started instead of leaving a transaction open.
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.TxnTimeout)
@@ -508,15 +528,17 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 		})
 	}
 	now := p.cfg.Now()
-	var order []*Result
+	var order []pendingResult
 	for _, r := range recs {
-		res, err := p.handle(w, r, now, produce)
+		ct := p.startCommand(bt, r)
+		res, err := p.handle(w, r, now, produce, ct)
 		if err != nil {
 			_, _ = sess.End(tctx, kgo.TryAbort)
 			return err
 		}
+		ct.decided(res)
 		if res != nil {
-			order = append(order, res)
+			order = append(order, pendingResult{res, ct})
 		}
 	}
 	if err := p.fault(p.cfg.Faults.BeforeFlush, len(recs)); err != nil {
@@ -529,13 +551,16 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 		_, _ = sess.End(tctx, kgo.TryAbort)
 		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
 	}
+	bt.flushed = time.Now()
 	p.fillPositions(w)
 	resultRecs := make([]*kgo.Record, 0, len(order))
-	for _, res := range order {
+	for _, pr := range order {
+		res := pr.res
 		r, whole := p.resultRecord(res)
 		if whole {
 			w.encoded[res.CommandID] = r.Value // the same bytes go to Pebble
 		}
+		pr.trace.carry(r)
 		produce(r)
 		resultRecs = append(resultRecs, r)
 	}
@@ -573,6 +598,7 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 		log.Info("transaction aborted by a rebalance; the batch will be retried by the partitions' owner")
 		return nil
 	}
+	bt.committed = time.Now()
 	if err := p.fault(p.cfg.Faults.AfterCommit, len(recs)); err != nil {
 		return fmt.Errorf("processor %s: stopped after commit, before the state store: %w", p.agg, err)
 	}
@@ -586,6 +612,7 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	if err != nil {
 		return err
 	}
+	bt.stored = time.Now()
 	log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(now))
 	return nil
 }

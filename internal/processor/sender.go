@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/tracing"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -157,7 +158,8 @@ func (s *Sender) aggregates() []string {
 
 // Send checks req, produces it to the aggregate's commands topic and waits
 // for its result until ctx ends (then ErrTimeout). A request without a
-// command ID gets a random one.
+// command ID gets a random one. The span context in ctx, if any (an HTTP
+// request's), goes with the command record in its traceparent header.
 func (s *Sender) Send(ctx context.Context, agg, id string, req Request) (*Result, error) {
 	if _, err := s.Check(agg, id, &req); err != nil {
 		return nil, err
@@ -182,6 +184,7 @@ func (s *Sender) Send(ctx context.Context, agg, id string, req Request) (*Result
 	if req.ExpectedVersion != nil {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: kafka.HeaderExpectedVersion, Value: strconv.AppendUint(nil, *req.ExpectedVersion, 10)})
 	}
+	r.Headers = append(r.Headers, tracing.Headers(ctx)...)
 	if n := recordBytes(r); n > MaxRecordBytes {
 		return nil, aggregates.Invalid("the command would be a record of %d bytes, over the %d-byte limit of a Kafka record", n, MaxRecordBytes)
 	}
