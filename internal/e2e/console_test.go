@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +80,21 @@ func TestConsole(t *testing.T) {
 	mustSend("bob-1", "OpenAccount", `{"owner":"bob","initial_balance":5}`)
 	mustSend("acc-13", "OpenAccount", `{"owner":"unlucky","initial_balance":0}`)
 	last := mustSend("acc-13", "Deposit", `{"amount":13}`)
+	// A long history, to page through: 120 deposits.
+	mustSend("lin-1", "OpenAccount", `{"owner":"lin","initial_balance":0}`)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				if code, res := s.send(t, "lin-1", "Deposit", `{"amount":1}`); code != 200 {
+					t.Errorf("deposit to lin-1: %d %v", code, res)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	var order map[string]any
 	if code := s.do(t, "POST", "/v1/commands/order/o-1", `{"type":"CreateOrder","data":{"customer_id":"c-42","items":[{"sku":"A","qty":2,"unit_price":500}]}}`, &order); code != 200 {
 		t.Fatalf("create order: %d %v", code, order)
@@ -187,6 +203,14 @@ func TestConsole(t *testing.T) {
 			t.Logf("wrote the console screenshot to %s", path)
 		}
 
+		// A long history comes a page of 100 events at a time: the page
+		// that holds the slider's version.
+		br.do(t, chromedp.Navigate(s.url+"/console/#/aggregates/account/lin-1"))
+		br.wait(t, "the last page of lin-1's events", textOf("#version-out")+` === "121 of 121" && document.querySelectorAll("#events li").length === 21 && document.querySelector("#events li").dataset.version === "101"`)
+		br.do(t, chromedp.Focus(chromedp.ID("version")))
+		br.keys(t, kb.Home)
+		br.wait(t, "Home: the first page", textOf("#version-out")+` === "1 of 121" && document.querySelectorAll("#events li").length === 100 && document.querySelector("#events li").dataset.version === "1" && `+textOf(`#state [data-field=balance] td`)+` === "0"`)
+
 		// A deep link opens the same point of the history.
 		br.do(t, chromedp.Navigate(s.url+"/console/#/aggregates/account/acc-1?v=2"))
 		br.wait(t, "the deep link's version", textOf("#version-out")+` === "2 of 5" && `+textOf(`#state [data-field=balance] td`)+` === "1500"`)
@@ -208,8 +232,19 @@ func TestConsole(t *testing.T) {
 		br.wait(t, "back to the unqueried view", `location.hash === "#/views/orders" && !!document.querySelector('#rows tr[data-key="o-1"]')`)
 	})
 
+	t.Run("KeyboardShortcuts", func(t *testing.T) {
+		eval[bool](t, br, `(document.activeElement?.blur(), true)`)
+		br.keys(t, "?")
+		br.wait(t, "? opens the keys' help", `document.querySelector("#help-dialog").open`)
+		br.keys(t, kb.Escape)
+		br.wait(t, "Esc closes it", `!document.querySelector("#help-dialog").open`)
+		br.keys(t, "gd")
+		br.wait(t, "g d: the DLQ page", `location.hash === "#/dlq" && document.querySelector("h1")?.textContent.startsWith("Dead letters")`)
+		br.keys(t, "gp")
+		br.wait(t, "g p: the projections page", `location.hash === "#/projections" && document.activeElement === document.querySelector("h1")`)
+	})
+
 	t.Run("ProjectionsLagChart", func(t *testing.T) {
-		br.do(t, chromedp.Navigate(s.url+"/console/#/projections"))
 		br.wait(t, "a card per projection", `document.querySelectorAll("#projections .projection").length === 4`)
 		br.wait(t, "the accounts chart", `!!document.querySelector('.projection[data-name=accounts] svg.chart polyline')`)
 		first := eval[int](t, br, `Number(document.querySelector('.projection[data-name=accounts] svg.chart').dataset.samples)`)
