@@ -6,7 +6,7 @@ KAFKA_NODES ?= 1
 # Where `make kafka-up` writes the bootstrap address of the local cluster.
 KAFKA_STATE ?= $(or $(STRATA_KAFKA_STATE),/tmp/strata-kafka)
 
-.PHONY: all build run test test-short vet fmt-check schema-check fuzz test-kafka bench bench-kafka bench-micro up down clean
+.PHONY: all build run test test-short vet fmt-check schema-check fuzz test-kafka bench bench-kafka bench-micro up down clean console-screenshot
 
 all: build
 
@@ -112,6 +112,11 @@ soak-kafka: build
 ## decode, upcasting, Decide/Evolve, the state store), no broker
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## console-screenshot: regenerate docs/console.png, the README's picture of
+## the console, from the console's end-to-end test in headless Chromium
+console-screenshot:
+	STRATA_CONSOLE_SCREENSHOT=$(CURDIR)/docs/console.png $(GO) test -count=1 -run '^TestConsole$$' ./internal/e2e/
 
 clean:
 	rm -rf bin .strata

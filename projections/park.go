@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -222,4 +224,95 @@ func (r *Runner) putParkedOwner(agg, id string, po parkedOwner) error {
 		return err
 	}
 	return r.cfg.DB.Commit(b)
+}
+
+// ParkedEvent is one event a projection set aside, as ParkedEvents lists
+// it: the record as it was on the events topic, and why its aggregate is
+// parked.
+type ParkedEvent struct {
+	Aggregate string
+	ID        string
+	Reason    string
+	Since     time.Time
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Headers   map[string][]byte
+	Value     []byte
+}
+
+// ParkedEvents lists the parked events of the view kept in storage (see
+// Runner.Storage), by aggregate type, ID and offset: at most limit of them
+// after cursor ("" from the first), and the cursor of the next page (""
+// on the last). A bounded scan, however many events are parked.
+func ParkedEvents(db *store.DB, storage, cursor string, limit int) ([]ParkedEvent, string, error) {
+	prefix := append(store.Key(kindParked, storage), 0)
+	lower := prefix
+	if cursor != "" {
+		c, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(c) == 0 {
+			return nil, "", fmt.Errorf("%w: use the next value of the previous page as is", ErrBadCursor)
+		}
+		lower = append(append(append([]byte(nil), prefix...), c...), 0)
+	}
+	out := []ParkedEvent{}
+	owners := map[string]parkedOwner{}
+	next := ""
+	var last []byte
+	var derr error
+	err := db.ScanRange(lower, store.PrefixEnd(prefix), func(k, v []byte) bool {
+		if len(out) == limit {
+			// There is more: the next page starts after the last
+			// event of this one.
+			next = base64.RawURLEncoding.EncodeToString(last)
+			return false
+		}
+		var pr parkedRecord
+		if err := json.Unmarshal(v, &pr); err != nil {
+			derr = fmt.Errorf("%w at key %q: %v", store.ErrCorrupt, k, err)
+			return false
+		}
+		// The key is agg 0 id 0 topic 0 partition offset: the first
+		// two parts name the owner.
+		rest := k[len(prefix):]
+		i := bytes.IndexByte(rest, 0)
+		j := i + 1 + bytes.IndexByte(rest[i+1:], 0)
+		if i < 0 || j <= i {
+			derr = fmt.Errorf("%w: parked event key %q", store.ErrCorrupt, k)
+			return false
+		}
+		agg, id := string(rest[:i]), string(rest[i+1:j])
+		po, ok := owners[ownerID(agg, id)]
+		if !ok {
+			if _, err := getJSON(db, parkedOwnerKey(storage, agg, id), &po); err != nil {
+				derr = err
+				return false
+			}
+			owners[ownerID(agg, id)] = po
+		}
+		out = append(out, ParkedEvent{
+			Aggregate: agg, ID: id, Reason: po.Reason, Since: po.Since,
+			Topic: pr.Topic, Partition: pr.Partition, Offset: pr.Offset, Timestamp: pr.Timestamp, Headers: pr.Headers, Value: pr.Value,
+		})
+		last = append(last[:0], rest...)
+		return true
+	})
+	if err = errors.Join(err, derr); err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// getJSON decodes the JSON value at key into v; ok is false when there is
+// none.
+func getJSON(db *store.DB, key []byte, v any) (ok bool, err error) {
+	raw, ok, err := db.Get(key)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("%w at key %q: %v", store.ErrCorrupt, key, err)
+	}
+	return true, nil
 }

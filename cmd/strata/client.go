@@ -334,10 +334,14 @@ func runProjection(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(args) > 0 && args[0] == "rebuild" {
 		return rebuildProjection(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "parked" {
+		return parkedEvents(ctx, args[1:], stdout, stderr)
+	}
 	fmt.Fprintln(stderr, `Usage:
   strata projection status [--http URL]        per projection and partition: applied offset, end, lag, rate, state, parked aggregates
   strata projection retry NAME [--http URL]    replay the parked events of a projection, after a fix
-  strata projection rebuild NAME [--http URL]  rebuild a view from offset 0 beside the live one, then swap it in`)
+  strata projection rebuild NAME [--http URL]  rebuild a view from offset 0 beside the live one, then swap it in
+  strata projection parked NAME [--limit N]    the events a projection set aside, with why, a page at a time`)
 	return exitUsage
 }
 

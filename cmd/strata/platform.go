@@ -16,6 +16,7 @@ import (
 	"github.com/strata-es/strata/aggregates/account"
 	"github.com/strata-es/strata/aggregates/order"
 	"github.com/strata-es/strata/internal/config"
+	"github.com/strata-es/strata/internal/console"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/httpapi"
 	"github.com/strata-es/strata/internal/node"
@@ -204,6 +205,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata dev: HTTP API at %s (Ctrl-C stops)\n", url)
+		fmt.Fprintf(stdout, "strata dev: console at %s%s: open it in a browser\n", url, console.Path)
 	}
 	if err := node.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "strata dev: %v\n", err)
@@ -245,6 +247,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata serve: HTTP API at %s, brokers %s\n", url, strings.Join(c.Brokers, ","))
+		fmt.Fprintf(stdout, "strata serve: console at %s%s\n", url, console.Path)
 	}
 	if cfg.Faults, err = crashFaults(os.Getenv("STRATA_CRASH_AT")); err != nil {
 		return usageError(fs, stderr, "%v", err)

@@ -100,7 +100,9 @@ func testHostileHTTP(t *testing.T, b *broker) {
 		{"a command without an ID", "POST", "/v1/commands/account", deposit, 404, "no route"},
 		{"a path too deep", "POST", post + "acc-h/extra", deposit, 404, "no route"},
 		{"no version", "GET", "/commands/account/acc-h", "", 404, "no route"},
-		{"the root", "GET", "/", "", 404, "no route"},
+		// The root redirects to the console (TestConsoleBesideTheAPI);
+		// any other path outside /v1 is the API's.
+		{"a path outside /v1", "GET", "/index.html", "", 404, "no route"},
 		// Bodies at and over the limit.
 		{"a body of exactly 1 MiB, most of it spaces", "POST", post + "acc-h", padded(1 << 20), 200, ""},
 		{"a body of 1 MiB and 1 byte", "POST", post + "acc-h", padded(1<<20 + 1), 413, "larger than 1048576 bytes"},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/codec"
+	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/store"
@@ -37,6 +38,8 @@ type View struct {
 	Live *projections.Live
 	// Indexes are the names of its secondary indexes.
 	Indexes []string
+	// Aggregates are the aggregate types whose events it reads.
+	Aggregates []string
 }
 
 // waiter is what waitPosition waits on.
@@ -82,6 +85,11 @@ type Config struct {
 	// may only GET. Default nil: no authentication, which is why the
 	// node listens on 127.0.0.1 unless told otherwise.
 	Tokens *Tokens
+	// DLQ reads the newest n records of an aggregate type's dead-letter
+	// topic from Kafka, newest first (kafka.Tail), and names the topic;
+	// complete is false when some partitions could not be read to their
+	// end before ctx ended. Nil: GET /v1/dlq answers 404.
+	DLQ func(ctx context.Context, agg string, n int) (recs []kafka.TailRecord, topic string, complete bool, err error)
 	// WriteTimeout bounds the writing of an answer once it starts, so a
 	// client that reads slowly cannot hold a connection. Default 30s:
 	// ample for the largest page (10,000 events) on a slow link.
@@ -114,10 +122,15 @@ func Handler(cfg Config) http.Handler {
 	a := &api{cfg}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+commandRoute, a.postCommand)
+	mux.HandleFunc("GET /v1/aggregates", a.listAggregates)
+	mux.HandleFunc("GET /v1/aggregates/{aggregate}", a.searchAggregates)
 	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}", a.getAggregate)
 	mux.HandleFunc("GET /v1/aggregates/{aggregate}/{id}/events", a.getEvents)
 	mux.HandleFunc("GET /v1/views/{view}/{key}", a.getViewRow)
 	mux.HandleFunc("GET /v1/views/{view}", a.queryView)
+	mux.HandleFunc("GET /v1/views", a.listViews)
+	mux.HandleFunc("GET /v1/dlq/{aggregate}", a.deadLetters)
+	mux.HandleFunc("GET /v1/projections/{name}/parked", a.parkedEvents)
 	mux.HandleFunc("POST /v1/projections/{name}/retry", func(w http.ResponseWriter, r *http.Request) {
 		v, ok := a.Views[r.PathValue("name")]
 		if !ok {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/codec"
+	"github.com/strata-es/strata/internal/console"
 	"github.com/strata-es/strata/internal/httpapi"
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/position"
@@ -264,7 +265,7 @@ func Run(ctx context.Context, cfg Config) error {
 		for _, ix := range p.Indexes {
 			indexes = append(indexes, ix.Name)
 		}
-		views[p.Name] = httpapi.View{Name: p.Name, Live: r, Indexes: indexes}
+		views[p.Name] = httpapi.View{Name: p.Name, Live: r, Indexes: indexes, Aggregates: p.Aggregates}
 	}
 
 	var baseCtx context.Context // set below, before the server serves
@@ -272,10 +273,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("HTTP listen on %s: %w (pass --http with a free address)", cfg.HTTPAddr, err)
 	}
-	srv := newServer(cfg, httpapi.Handler(httpapi.Config{
+	api := httpapi.Handler(httpapi.Config{
 		Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
 		Tokens:      cfg.Tokens,
 		Tracer:      tracer,
+		DLQ:         deadLetters(cfg.Opts, names),
 		BaseContext: func() context.Context { return baseCtx },
 		ReadWait:    cfg.ReadWait, ReadWaitMax: cfg.ReadWaitMax,
 		Ready: func() (bool, map[string]string) {
@@ -311,7 +313,8 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return st
 		},
-	}))
+	})
+	srv := newServer(cfg, withConsole(api))
 
 	g, gctx := errgroup.WithContext(ctx)
 	baseCtx = gctx
@@ -342,7 +345,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return srv.Shutdown(sctx)
 	})
 	url := "http://" + ln.Addr().String()
-	log.Info("strata serving", "http", url, "instance", instanceID, "data", cfg.DataDir, "auth", authSummary(cfg.Tokens))
+	log.Info("strata serving", "http", url, "console", url+console.Path, "instance", instanceID, "data", cfg.DataDir, "auth", authSummary(cfg.Tokens))
 	if cfg.Tokens.Len() == 0 && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
 		log.Warn("the HTTP API listens beyond this machine without authentication: anyone who can reach it can send commands; give it tokens (--auth-token-file)", "http", url)
 	}
@@ -355,6 +358,37 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// withConsole serves the web console beside the API: its files under
+// /console/ and a redirect to it from /, without authentication (they hold
+// no data; the console's calls to the API carry the user's token), and
+// everything else through the API.
+func withConsole(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(console.Path, console.Handler())
+	mux.Handle("GET /{$}", console.Redirect())
+	mux.Handle("/", api)
+	return mux
+}
+
+// deadLetters reads an aggregate type's dead-letter topic for GET
+// /v1/dlq: each request reads Kafka with clients of its own
+// (kafka.Tail), at most two requests at a time, so that a person
+// reloading the page cannot pile up clients.
+func deadLetters(opts []kgo.Opt, names kafka.Names) func(context.Context, string, int) ([]kafka.TailRecord, string, bool, error) {
+	sem := make(chan struct{}, 2)
+	return func(ctx context.Context, agg string, n int) ([]kafka.TailRecord, string, bool, error) {
+		topic := names.DLQ(agg)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, topic, false, fmt.Errorf("too many dead-letter reads at once: %w", ctx.Err())
+		}
+		defer func() { <-sem }()
+		recs, complete, err := kafka.Tail(ctx, opts, topic, n, kafka.TailOptions{})
+		return recs, topic, complete, err
+	}
 }
 
 // newServer returns the API's server, with limits that keep slow or
