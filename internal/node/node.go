@@ -264,7 +264,7 @@ func Run(ctx context.Context, cfg Config) error {
 		views[p.Name] = httpapi.View{Name: p.Name, Live: r, Indexes: indexes}
 	}
 
-	broker := &brokerCheck{cl: admCl, every: cfg.BrokerCheckEvery}
+	broker := &brokerCheck{cl: admCl, every: cfg.BrokerCheckEvery, log: log}
 	ready := &readiness{broker: broker, procs: procs, runners: runners, maxLag: cfg.ProjectionMaxLag}
 	for _, p := range cfg.Projections {
 		ready.projections = append(ready.projections, p.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 type brokerCheck struct {
 	cl    *kgo.Client
 	every time.Duration
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	checked bool
@@ -39,11 +41,19 @@ func (b *brokerCheck) Run(ctx context.Context) {
 			return
 		}
 		b.mu.Lock()
+		wasOK := !b.checked || b.err == nil
 		b.checked, b.err = true, err
 		if err == nil {
 			b.lastOK = time.Now()
 		}
 		b.mu.Unlock()
+		// Log the changes, not every check.
+		switch {
+		case err != nil && wasOK:
+			b.log.Warn("the Kafka brokers do not answer; /readyz says not ready until they do", "err", err)
+		case err == nil && !wasOK:
+			b.log.Info("the Kafka brokers answer again")
+		}
 		t := time.NewTimer(b.every)
 		select {
 		case <-t.C:

@@ -501,6 +501,9 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.joined = true
+	if parts := m[p.commands]; len(parts) > 0 {
+		p.cfg.Log.Info("commands partitions assigned; catching up their state", "aggregate", p.agg, "topic", p.commands, "partitions", parts)
+	}
 	for _, part := range m[p.commands] {
 		p.owned[part] = true
 		p.pending[part] = true
@@ -515,6 +518,9 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if parts := m[p.commands]; len(parts) > 0 {
+		p.cfg.Log.Info("commands partitions revoked", "aggregate", p.agg, "topic", p.commands, "partitions", parts)
+	}
 	p.revokeLocked(m[p.commands])
 }
 
@@ -523,6 +529,8 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]i
 func (p *Processor) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cfg.Log.Warn("consumer group membership lost (the group coordinator no longer knew this member); its partitions are given up until it joins again",
+		"aggregate", p.agg, "group", p.cfg.Names.ProcessorGroup(p.agg), "topic", p.commands, "partitions", m[p.commands])
 	p.joined = false
 	p.revokeLocked(m[p.commands])
 }
