@@ -45,6 +45,11 @@ var suite = []struct {
 	{"Rebuild", testRebuild},
 	{"ReadWaitTimesOut", testReadWaitTimesOut},
 	{"AuthAndSlowClients", testAuthAndSlowClients},
+	{"Metrics", testMetrics},
+	{"ReadyzProjectionLag", testReadyzProjectionLag},
+	{"ReadyzWhileCatchingUp", testReadyzWhileCatchingUp},
+	{"ReadyzBrokerDown", testReadyzBrokerDown},
+	{"LogsSayWhere", testLogsSayWhere},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the
