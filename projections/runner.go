@@ -19,6 +19,7 @@ import (
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/schemas"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -270,6 +271,13 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
+	var topics []string
+	for topic := range start {
+		topics = append(topics, topic)
+	}
+	if !r.seedEnds(ctx, cl, topics) {
+		return nil
+	}
 	var pub *publisher
 	if p.Publish && !r.cfg.NoPublish {
 		pub, err = newPublisher(r.cfg.Opts, r.cfg.Catalog, p, r.cfg.Names.View(p.Name))
@@ -303,7 +311,7 @@ func (r *Runner) run(ctx context.Context) error {
 		}
 		fetches.EachError(func(t string, part int32, err error) {
 			if !errors.Is(err, context.Canceled) {
-				r.cfg.Log.Warn("fetch error", "projection", p.Name, "topic", t, "partition", part, "err", err)
+				r.cfg.Log.Warn("fetch error; retrying", "projection", p.Name, "topic", t, "partition", part, "err", err)
 			}
 		})
 		if fetches.NumRecords() == 0 {
@@ -333,7 +341,7 @@ func (r *Runner) run(ctx context.Context) error {
 				if isParked {
 					// Later events of a parked aggregate wait with it.
 					if err := park(b, r.storage(), agg, rec); err != nil {
-						r.cfg.Log.Error("parking an event", "err", err)
+						r.cfg.Log.Error("parking an event failed", "projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
 						return
 					}
 					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
@@ -354,10 +362,11 @@ func (r *Runner) run(ctx context.Context) error {
 					po := parkedOwner{Reason: fmt.Sprintf("event at %s partition %d offset %d: %v", rec.Topic, rec.Partition, rec.Offset, err), Since: time.Now().UTC()}
 					v, _ := json.Marshal(po)
 					if perr := errors.Join(b.Set(parkedOwnerKey(r.storage(), agg, string(rec.Key)), v, nil), park(b, r.storage(), agg, rec)); perr != nil {
-						r.cfg.Log.Error("parking an event", "err", perr)
+						r.cfg.Log.Error("parking an event failed", "projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", perr)
 						return
 					}
-					r.cfg.Log.Warn("projection parked an aggregate: an event failed to apply after retries", "projection", p.Name, "aggregate", agg, "id", string(rec.Key), "offset", rec.Offset, "err", err)
+					r.cfg.Log.Warn("projection parked an aggregate: an event failed to apply after retries (strata projection retry replays it)", "projection", p.Name,
+						"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "command_id", commandID(rec), "aggregate", agg, "aggregate_id", string(rec.Key), "err", err)
 					at.fail("parked: " + po.Reason)
 					r.mu.Lock()
 					r.parked[owner] = po
@@ -368,7 +377,7 @@ func (r *Runner) run(ctx context.Context) error {
 				if err != nil {
 					key := fmt.Sprintf("%s/%d", rec.Topic, rec.Partition)
 					r.cfg.Log.Error("projection cannot apply an event; this partition stops here until it is fixed (see /v1/status)",
-						"projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+						"projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "command_id", commandID(rec), "err", err)
 					r.mu.Lock()
 					if r.status.Failed == nil {
 						r.status.Failed = map[string]string{}
@@ -435,6 +444,38 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 }
 
+// seedEnds reads the last stable offsets of the projection's topics, so
+// that its lag (Status, /readyz, the metrics) is known before its first
+// fetch: a view far behind must not look caught up for the moment after a
+// start. Fetches keep them current from then on. It retries until it
+// succeeds, and returns false when ctx ended first.
+func (r *Runner) seedEnds(ctx context.Context, cl *kgo.Client, topics []string) bool {
+	adm := kadm.NewClient(cl)
+	for {
+		offs, err := kafka.ListOffsets(ctx, adm.ListCommittedOffsets, r.cfg.Partitions, topics...)
+		if err == nil {
+			r.mu.Lock()
+			offs.Each(func(o kadm.ListedOffset) {
+				tp := position.TP{Topic: o.Topic, Partition: o.Partition}
+				if _, seen := r.ends[tp]; !seen {
+					r.ends[tp] = o.Offset
+				}
+			})
+			r.mu.Unlock()
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.cfg.Log.Warn("projection: reading the end offsets of its topics failed; retrying", "projection", r.cfg.Projection.Name, "topics", topics, "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // apply applies one record to the batch. Apply's writes are buffered and
 // only reach b when every event of the record applied, so a failing record
 // leaves no part of itself behind. The rows it changes carry the trace
@@ -489,6 +530,16 @@ func loadOffset(db pebble.Reader, proj, topic string, part int32) (int64, error)
 		return 0, fmt.Errorf("%w: offset of projection %s %s/%d", store.ErrCorrupt, proj, topic, part)
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// commandID is the ID of the command that wrote an event record, for logs.
+func commandID(rec *kgo.Record) string {
+	for _, h := range rec.Headers {
+		if h.Key == kafka.HeaderCommandID {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 // decode reads one events-topic record: usually one event, more or none

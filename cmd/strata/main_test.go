@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/strata-es/strata/internal/devbroker"
+	"github.com/strata-es/strata/internal/httpapi"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -225,6 +228,22 @@ func TestDevAndCLI(t *testing.T) {
 	if code, out, _ := cli(t, "health", "--http", url); code != 0 || !strings.Contains(out, "ok") {
 		t.Fatalf("health: %d %s", code, out)
 	}
+	// /metrics wants a token like the other routes; a read-only one will do.
+	for token, want := range map[string]int{"": 401, roToken: 200} {
+		req, _ := http.NewRequest("GET", url+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || want == 200 && !strings.Contains(string(body), "strata_commands_total{") {
+			t.Fatalf("GET /metrics with token %q: %d, want %d: %.300s", token, resp.StatusCode, want, body)
+		}
+	}
 	// --token-file wins over STRATA_TOKEN; a server's token file line
 	// will do.
 	if code, out, errs := cli(t, "send", "account", "acc-1", "Deposit", `{"amount":1}`, "--http", url, "--token-file", tokens+"-rw"); code != exitUsage || !strings.Contains(errs, "--token-file") {
@@ -272,6 +291,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"dev", "--namespace", "My NS"}, exitUsage, `namespace (--namespace): "My NS" must be lower-case letters`},
 		{[]string{"dev", "--data", ""}, exitUsage, "data (--data)"},
 		{[]string{"dev", "--log-format", "xml"}, exitUsage, `log.format (--log-format): "xml"`},
+		{[]string{"dev", "--metrics", "public"}, exitUsage, `metrics (--metrics): "public", want token`},
+		{[]string{"dev", "--projection-max-lag", "-5"}, exitUsage, "projection_max_lag (--projection-max-lag): -5"},
 		{[]string{"dev", "--wire-format", "confluent"}, exitUsage, "schema_registry.wire_format (--wire-format) confluent needs schema_registry.url (--schema-registry)"},
 		{[]string{"dev", "--schema-registry", "ftp://registry"}, exitUsage, `schema_registry.url (--schema-registry): "ftp://registry"`},
 		{[]string{"dev", "--kafka-port", "-1"}, exitUsage, "--kafka-port -1: want 0 to 65535"},
@@ -408,4 +429,43 @@ func TestTokenFiles(t *testing.T) {
 	if tok, from, err := (&apiClient{}).token(); tok != "env-0123456789abcdef" || from != "STRATA_TOKEN" || err != nil {
 		t.Errorf("STRATA_TOKEN: %q from %q, %v", tok, from, err)
 	}
+}
+
+// TestMetricsAndReadinessFlags: --metrics and --projection-max-lag (or
+// their config keys) reach the node; a bound of 0 means none.
+func TestMetricsAndReadinessFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		access httpapi.MetricsAccess
+		maxLag int64
+	}{
+		{nil, httpapi.MetricsToken, 100000},
+		{[]string{"--metrics", "open", "--projection-max-lag", "500"}, httpapi.MetricsOpen, 500},
+		{[]string{"--metrics", "off", "--projection-max-lag", "0"}, httpapi.MetricsOff, -1},
+		{[]string{"--config", writeFile(t, "metrics: open\nprojection_max_lag: 7\n")}, httpapi.MetricsOpen, 7},
+		{[]string{"--config", writeFile(t, "metrics: open\n"), "--metrics", "off"}, httpapi.MetricsOff, 100000},
+	} {
+		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+		var nf nodeFlags
+		nf.register(fs, t.TempDir())
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		_, cfg, err := nf.resolve(io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if cfg.MetricsAccess != tc.access || cfg.ProjectionMaxLag != tc.maxLag {
+			t.Errorf("%v: metrics %q, projection max lag %d; want %q, %d", tc.args, cfg.MetricsAccess, cfg.ProjectionMaxLag, tc.access, tc.maxLag)
+		}
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "strata.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

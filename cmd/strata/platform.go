@@ -61,8 +61,10 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.DurationVar(&n.c.DedupeWindow, "dedupe-window", d.DedupeWindow, "how long a command ID is remembered for resends")
 	fs.DurationVar(&n.c.ReadWait, "read-wait", d.ReadWait, "how long a read given ?position= waits for it by default")
 	fs.DurationVar(&n.c.ReadWaitMax, "read-wait-max", d.ReadWaitMax, "the longest ?wait= a read may ask for")
-	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug, info, warn, error")
-	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json")
+	fs.StringVar(&n.c.Metrics, "metrics", d.Metrics, "who may read /metrics: token (a token when --auth-token-file has any; read-only suffices), open, or off")
+	fs.Int64Var(&n.c.ProjectionMaxLag, "projection-max-lag", d.ProjectionMaxLag, "offsets a projection may be behind with /readyz still ready (0: no bound)")
+	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug (also each command and request), info, warn, error")
+	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json (one object per line)")
 	fs.StringVar(&n.c.SchemaRegistry.URL, "schema-registry", "", "URL of a Confluent-compatible schema registry to register the schemas in")
 	fs.StringVar(&n.c.SchemaRegistry.WireFormat, "wire-format", d.SchemaRegistry.WireFormat, "format of the events written: single-object (Avro's own) or confluent (needs --schema-registry)")
 	fs.StringVar(&n.c.Tracing.Exporter, "tracing-exporter", d.Tracing.Exporter, "where OpenTelemetry spans go: none, otlp or stdout (an incoming traceparent reaches the events either way)")
@@ -147,10 +149,15 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 			log.Warn("the auth token file holds no tokens: the HTTP API requires none", "file", c.AuthTokenFile)
 		}
 	}
+	maxLag := c.ProjectionMaxLag
+	if maxLag == 0 {
+		maxLag = -1 // no bound
+	}
 	return c, node.Config{
 		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
 		DataDir: c.Data, HTTPAddr: c.HTTP, Tokens: tokens, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
 		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax, Tracing: c.Tracing,
+		MetricsAccess: httpapi.MetricsAccess(c.Metrics), ProjectionMaxLag: maxLag,
 		Types: builtinTypes, Projections: builtinProjections,
 	}, nil
 }

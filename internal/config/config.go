@@ -63,6 +63,16 @@ type Config struct {
 	Log           Log    `yaml:"log"`
 	TLS           TLS    `yaml:"tls"`
 	SASL          SASL   `yaml:"sasl"`
+	// Metrics says who may read the Prometheus metrics at /metrics:
+	// "token" (default: with tokens configured, a token is required as on
+	// every other route; a read-only one suffices), "open" (no token, for
+	// scrapers that cannot send one) or "off" (no /metrics).
+	Metrics string `yaml:"metrics"`
+	// ProjectionMaxLag is how many offsets a projection may be behind its
+	// topics with /readyz still ready. Default 100000 (about a second of
+	// catch-up); 0: no bound. A lower bound drops a busy node out of a
+	// load balancer sooner; a higher one serves staler views.
+	ProjectionMaxLag int64 `yaml:"projection_max_lag"`
 	// SchemaRegistry optionally registers the schemas in a
 	// Confluent-compatible registry.
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
@@ -128,6 +138,8 @@ func Defaults() Config {
 		ReadWaitMax:       30 * time.Second,
 		Data:              "strata-data",
 		HTTP:              "127.0.0.1:8080",
+		Metrics:           "token",
+		ProjectionMaxLag:  100_000,
 		Log:               Log{Level: "info", Format: "text"},
 		SchemaRegistry:    SchemaRegistry{WireFormat: "single-object"},
 		Tracing:           tracing.Config{Exporter: tracing.ExporterNone, SampleRatio: 1},
@@ -206,6 +218,14 @@ func (c *Config) Validate() error {
 		bad("http (--http): %q is not host:port (for all interfaces, say 0.0.0.0:8080)", c.HTTP)
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		bad("http (--http): %q: the port must be 0 to 65535 (0: any free port)", c.HTTP)
+	}
+	switch c.Metrics {
+	case "token", "open", "off":
+	default:
+		bad("metrics (--metrics): %q, want token (a token required when tokens are configured), open or off", c.Metrics)
+	}
+	if c.ProjectionMaxLag < 0 {
+		bad("projection_max_lag (--projection-max-lag): %d, want 0 (no bound) or more", c.ProjectionMaxLag)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

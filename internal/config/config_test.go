@@ -47,11 +47,14 @@ tracing:
   endpoint: collector:4317
   headers: {api-key: s3cret}
   insecure: true
+metrics: open
+projection_max_lag: 5000
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Brokers) != 2 || c.Partitions != 24 || c.Namespace != "strata" || c.HTTP != "127.0.0.1:8080" || c.SASL.Username != "strata" || c.AuthTokenFile != "/etc/strata/tokens" {
+	if len(c.Brokers) != 2 || c.Partitions != 24 || c.Namespace != "strata" || c.HTTP != "127.0.0.1:8080" || c.SASL.Username != "strata" || c.AuthTokenFile != "/etc/strata/tokens" ||
+		c.Metrics != "open" || c.ProjectionMaxLag != 5000 {
 		t.Fatalf("got %+v", c)
 	}
 	if tr := c.Tracing; tr.Exporter != "otlp" || tr.Protocol != "grpc" || tr.Endpoint != "collector:4317" || tr.Headers["api-key"] != "s3cret" || !tr.Insecure || tr.SampleRatio != 1 {
@@ -60,7 +63,11 @@ tracing:
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := Load(write(t, "empty.yaml", "")); err != nil || c.Partitions != 12 {
+	// YAML 1.1 would read off as false; the field is a string either way.
+	if c, err := Load(write(t, "off.yaml", "metrics: off\n")); err != nil || c.Metrics != "off" || c.Validate() != nil {
+		t.Fatalf("metrics: off: %+v %v", c.Metrics, err)
+	}
+	if c, err := Load(write(t, "empty.yaml", "")); err != nil || c.Partitions != 12 || c.Metrics != "token" || c.ProjectionMaxLag != 100000 {
 		t.Fatalf("empty file: %+v %v", c, err)
 	}
 }
@@ -286,6 +293,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"a tracing endpoint without a port", func(c *Config) { c.Tracing.Endpoint = "collector" }, `tracing.endpoint (--tracing-endpoint): "collector"`},
 		{"a sample ratio above 1", func(c *Config) { c.Tracing.SampleRatio = 1.5 }, "tracing.sample_ratio (--tracing-sample-ratio): 1.5"},
 		{"a SASL password twice", func(c *Config) { c.SASL = SASL{Mechanism: "PLAIN", Username: "u", Password: "p", PasswordEnv: "P"} }, "sasl: set exactly one of"},
+		{"an unknown metrics access", func(c *Config) { c.Metrics = "public" }, `metrics (--metrics): "public", want token`},
+		{"a negative projection lag bound", func(c *Config) { c.ProjectionMaxLag = -1 }, "projection_max_lag (--projection-max-lag): -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()
@@ -311,6 +320,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("dedupe_window: 36h\nread_wait: 250ms\nread_wait_max: 1m\nlog: {level: debug, format: json}\ntls: {enabled: true, ca_file: ca.pem}\n"))
 	f.Add([]byte("schema_registry:\n  url: http://r:8081\n  wire_format: confluent\nreplication_factor: 3\nsnapshot_every: 5\n"))
 	f.Add([]byte("tracing:\n  exporter: otlp\n  endpoint: https://c:4318\n  headers: {}\n  sample_ratio: .nan\n"))
+	f.Add([]byte("metrics: off\nprojection_max_lag: 0\n"))
 	f.Add([]byte("brokers: [k:9092\n"))
 	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a]\n"))
 	f.Add([]byte("partitions: 3\n---\nhttp: x\n"))

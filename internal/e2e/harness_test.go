@@ -41,6 +41,10 @@ type broker struct {
 	// restart stops and starts the broker keeping its data; nil when the
 	// broker is external.
 	restart func(t *testing.T)
+	// down stops the broker and up starts it again on the same address
+	// and data (restart is both at once); nil when the broker is external.
+	down func()
+	up   func(t *testing.T)
 	// compact runs the embedded broker's log cleaner now; nil when the
 	// broker is external (Kafka's cleaner runs by itself).
 	compact func()
@@ -63,8 +67,8 @@ func newBroker(t *testing.T) *broker {
 	}
 	b := &broker{addrs: []string{addr}, compact: func() { c.Compact() }, cluster: c}
 	port := c.ListenAddrs()[0][strings.LastIndexByte(addr, ':')+1:]
-	b.restart = func(t *testing.T) {
-		c.Close()
+	b.down = func() { c.Close() }
+	b.up = func(t *testing.T) {
 		var p int
 		fmt.Sscan(port, &p)
 		c2, _, err := devbroker.Start(devbroker.Options{DataDir: dir, Port: p})
@@ -73,6 +77,10 @@ func newBroker(t *testing.T) *broker {
 		}
 		c = c2
 		b.cluster = c2
+	}
+	b.restart = func(t *testing.T) {
+		b.down()
+		b.up(t)
 	}
 	t.Cleanup(func() { c.Close() })
 	return b
@@ -129,6 +137,10 @@ type nodeOpts struct {
 	tokens            *httpapi.Tokens          // nil: no authentication
 	readHeaderTimeout time.Duration            // 0: the node's default
 	tracerProvider    trace.TracerProvider     // nil: tracing off
+	log               *slog.Logger             // nil: testLogger()
+	projectionMaxLag  int64                    // 0: the node's default
+	brokerCheckEvery  time.Duration            // 0: the node's default
+	metricsAccess     httpapi.MetricsAccess    // "": the node's default
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -141,6 +153,10 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	s := &server{cancel: cancel, done: make(chan error, 1)}
+	log := o.log
+	if log == nil {
+		log = testLogger()
+	}
 	go func() {
 		s.done <- node.Run(ctx, node.Config{
 			Opts:              b.opts(),
@@ -151,7 +167,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			Types:             []aggregates.Type{account.Type, order.Type},
 			Projections:       o.views(),
 			OnReady:           func(url string) { ready <- url },
-			Log:               testLogger(),
+			Log:               log,
 			Faults:            faults,
 			CommandTimeout:    o.commandTimeout,
 			Catalog:           o.catalog,
@@ -160,6 +176,9 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			Tokens:            o.tokens,
 			ReadHeaderTimeout: o.readHeaderTimeout,
 			TracerProvider:    o.tracerProvider,
+			ProjectionMaxLag:  o.projectionMaxLag,
+			BrokerCheckEvery:  o.brokerCheckEvery,
+			MetricsAccess:     o.metricsAccess,
 		})
 	}()
 	select {

@@ -47,6 +47,11 @@ var suite = []struct {
 	{"AuthAndSlowClients", testAuthAndSlowClients},
 	{"TracingOn", testTracingOn},
 	{"TracingOff", testTracingOff},
+	{"Metrics", testMetrics},
+	{"ReadyzProjectionLag", testReadyzProjectionLag},
+	{"ReadyzWhileCatchingUp", testReadyzWhileCatchingUp},
+	{"ReadyzBrokerDown", testReadyzBrokerDown},
+	{"LogsSayWhere", testLogsSayWhere},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

@@ -19,6 +19,7 @@ import (
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/codec"
 	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/store"
@@ -98,6 +99,39 @@ type Config struct {
 	// request's traceparent. Default nil: tracing off; a traceparent is
 	// still passed on to the command record.
 	Tracer *tracing.Tracer
+	// Metrics counts every request (strata_http_requests_total and
+	// strata_http_request_duration_seconds) and is served at GET /metrics
+	// unless MetricsAccess is MetricsOff. Default nil: neither.
+	Metrics *metrics.Metrics
+	// MetricsAccess says who may read /metrics. Default MetricsToken.
+	MetricsAccess MetricsAccess
+}
+
+// MetricsAccess says who may read /metrics.
+type MetricsAccess string
+
+// The values of MetricsAccess.
+const (
+	// MetricsToken: with tokens configured, /metrics requires one like
+	// every other route; a read-only token suffices. The default: the
+	// metrics name the aggregate types, views and routes a node serves.
+	MetricsToken MetricsAccess = "token"
+	// MetricsOpen: /metrics requires no token, for scrapers that cannot
+	// send one; like /healthz and /readyz.
+	MetricsOpen MetricsAccess = "open"
+	// MetricsOff: no /metrics route.
+	MetricsOff MetricsAccess = "off"
+)
+
+// ParseMetricsAccess reads a MetricsAccess; "" is the default.
+func ParseMetricsAccess(s string) (MetricsAccess, error) {
+	switch a := MetricsAccess(s); a {
+	case "":
+		return MetricsToken, nil
+	case MetricsToken, MetricsOpen, MetricsOff:
+		return a, nil
+	}
+	return "", fmt.Errorf("metrics access %q: want token (a token required when tokens are configured), open or off", s)
 }
 
 type api struct{ Config }
@@ -118,6 +152,9 @@ func Handler(cfg Config) http.Handler {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.MetricsAccess == "" {
+		cfg.MetricsAccess = MetricsToken
 	}
 	a := &api{cfg}
 	mux := http.NewServeMux()
@@ -171,6 +208,9 @@ func Handler(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
+	if cfg.Metrics != nil && cfg.MetricsAccess != MetricsOff {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		if a.Status == nil {
 			writeError(w, http.StatusNotFound, "no status")
@@ -180,10 +220,68 @@ func Handler(cfg Config) http.Handler {
 	})
 	var h http.Handler = jsonErrors{mux}
 	if cfg.Tokens.Len() > 0 {
-		h = authenticate{tokens: cfg.Tokens, next: h}
+		open := map[string]bool{"/healthz": true, "/readyz": true}
+		if cfg.MetricsAccess == MetricsOpen {
+			open["/metrics"] = true
+		}
+		h = authenticate{tokens: cfg.Tokens, open: open, next: h}
 	}
-	return writeDeadline{d: cfg.WriteTimeout, next: h}
+	h = writeDeadline{d: cfg.WriteTimeout, next: h}
+	if cfg.Metrics != nil {
+		h = instrument{mux: mux, m: cfg.Metrics, log: cfg.Log, next: h}
+	}
+	return h
 }
+
+// instrument counts and times every request, by the route that matches it
+// (also when authentication refuses it before the route runs), and logs
+// each at debug level.
+type instrument struct {
+	mux  *http.ServeMux
+	m    *metrics.Metrics
+	log  *slog.Logger
+	next http.Handler
+}
+
+func (h instrument) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	_, route := h.mux.Handler(r)
+	sw := &statusWriter{ResponseWriter: w}
+	h.next.ServeHTTP(sw, r)
+	code := sw.code
+	if code == 0 {
+		code = http.StatusOK // nothing written: net/http answers 200
+	}
+	took := time.Since(start)
+	h.m.HTTPRequest(route, r.Method, code, took)
+	if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		h.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "route", route, "code", code, "took", took)
+	}
+}
+
+// statusWriter remembers the status code of an answer, for the metrics
+// and the span of a command.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // jsonErrors answers requests that match no route in JSON like every other
 // error, keeping the mux's choice of 404 or 405 (with its Allow header).
@@ -287,7 +385,9 @@ func (a *api) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusGatewayTimeout, err.Error())
 		return
 	case err != nil:
-		a.Log.Error("send command", "aggregate", agg, "id", id, "err", err)
+		// The command ID is "" when the client gave none: the Sender
+		// made one up, which the error names.
+		a.Log.Warn("sending a command failed; answered 503", "aggregate", agg, "aggregate_id", id, "command_id", req.CommandID, "err", err)
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
@@ -332,29 +432,6 @@ func (a *api) traceCommand(w http.ResponseWriter, r *http.Request) (http.Respons
 		span.End()
 	}
 }
-
-// statusWriter remembers the status of the answer, for the span.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // decodeCommand decodes the body of POST /v1/commands/{aggregate}/{id}:
 // one JSON object {"type","data","expected_version"?,"command_id"?} in

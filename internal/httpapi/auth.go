@@ -172,18 +172,17 @@ func validToken(s string) bool {
 	return true
 }
 
-// authenticate requires a bearer token on every route but the probes.
+// authenticate requires a bearer token on every route but the open ones:
+// orchestrators' probes (/healthz, /readyz), which cannot be given one and
+// reveal nothing, and /metrics when MetricsOpen says so.
 type authenticate struct {
 	tokens *Tokens
+	open   map[string]bool // by path
 	next   http.Handler
 }
 
-// open are the routes that need no token: orchestrators' probes, which
-// cannot be given one and reveal nothing.
-var open = map[string]bool{"/healthz": true, "/readyz": true}
-
 func (a authenticate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if open[r.URL.Path] {
+	if a.open[r.URL.Path] {
 		a.next.ServeHTTP(w, r)
 		return
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/strata-es/strata/internal/console"
 	"github.com/strata-es/strata/internal/httpapi"
 	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/store"
@@ -93,6 +94,23 @@ type Config struct {
 	// TracerProvider, when set, receives the spans instead of one built
 	// from Tracing (tests record them with it); the caller shuts it down.
 	TracerProvider trace.TracerProvider
+	// Metrics are the node's Prometheus metrics, served at /metrics.
+	// Default: new ones (metrics.New), in a registry of the node's own.
+	Metrics *metrics.Metrics
+	// MetricsAccess says who may read /metrics (see httpapi.MetricsAccess).
+	// Default httpapi.MetricsToken: a token, when tokens are configured.
+	MetricsAccess httpapi.MetricsAccess
+	// ProjectionMaxLag is how many offsets a projection may be behind its
+	// topics with /readyz still ready. Default 100,000: about a second of
+	// catch-up for a view like accounts, so a node that restarts after a
+	// short stop serves at once, and one far behind (a new node, a long
+	// outage) waits until its views are nearly current. Under a steady
+	// load a view is a few batches behind; a lower bound makes a busy
+	// node drop out of a load balancer more often. Negative: no bound.
+	ProjectionMaxLag int64
+	// BrokerCheckEvery is how often the brokers are asked for their
+	// metadata for /readyz and strata_broker_reachable. Default 5s.
+	BrokerCheckEvery time.Duration
 
 	// Faults are the write path's fault-injection hooks, for tests.
 	Faults processor.Faults
@@ -123,6 +141,18 @@ func (c *Config) setDefaults() {
 	if c.TraceOutput == nil {
 		c.TraceOutput = os.Stdout
 	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
+	if c.MetricsAccess == "" {
+		c.MetricsAccess = httpapi.MetricsToken
+	}
+	if c.ProjectionMaxLag == 0 {
+		c.ProjectionMaxLag = 100_000
+	}
+	if c.BrokerCheckEvery <= 0 {
+		c.BrokerCheckEvery = 5 * time.Second
+	}
 }
 
 // Validate reports every problem of the configuration at once.
@@ -140,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Types) == 0 {
 		problems = append(problems, errors.New("no aggregate types"))
+	}
+	if _, err := httpapi.ParseMetricsAccess(string(c.MetricsAccess)); err != nil {
+		problems = append(problems, err)
 	}
 	for _, t := range c.Types {
 		if err := c.Catalog.Bind(t); err != nil {
@@ -247,7 +280,8 @@ func Run(ctx context.Context, cfg Config) error {
 		procs[t.Name()] = processor.New(processor.Config{
 			Codec: codecs[t.Name()], DB: db, Names: names, Partitions: cfg.Partitions,
 			InstanceID: instanceID, Opts: cfg.Opts, Log: log, Applied: applied, Faults: cfg.Faults, SnapshotEvery: cfg.SnapshotEvery, DedupeWindow: cfg.DedupeWindow,
-			Tracer: tracer,
+			Tracer:  tracer,
+			Metrics: cfg.Metrics,
 		})
 	}
 	runners := map[string]*projections.Live{}
@@ -268,6 +302,13 @@ func Run(ctx context.Context, cfg Config) error {
 		views[p.Name] = httpapi.View{Name: p.Name, Live: r, Indexes: indexes, Aggregates: p.Aggregates}
 	}
 
+	broker := &brokerCheck{cl: admCl, every: cfg.BrokerCheckEvery, log: log}
+	ready := &readiness{broker: broker, procs: procs, runners: runners, maxLag: cfg.ProjectionMaxLag}
+	for _, p := range cfg.Projections {
+		ready.projections = append(ready.projections, p.Name)
+	}
+	watchState(cfg.Metrics, cfg.Types, procs, cfg.Projections, runners, broker)
+
 	var baseCtx context.Context // set below, before the server serves
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -280,29 +321,8 @@ func Run(ctx context.Context, cfg Config) error {
 		DLQ:         deadLetters(cfg.Opts, names),
 		BaseContext: func() context.Context { return baseCtx },
 		ReadWait:    cfg.ReadWait, ReadWaitMax: cfg.ReadWaitMax,
-		Ready: func() (bool, map[string]string) {
-			ok, why := true, map[string]string{}
-			for name, r := range runners {
-				st := r.Status()
-				why["projection "+name] = st.State
-				if st.State != "running" || len(st.Failed) > 0 {
-					ok = false
-					if st.Error != "" {
-						why["projection "+name] += ": " + st.Error
-					}
-					if len(st.Failed) > 0 {
-						why["projection "+name] += fmt.Sprintf(": %d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
-					}
-				}
-			}
-			for name, p := range procs {
-				if st := p.Status(); len(st.Failed) > 0 {
-					ok = false
-					why["processor "+name] = fmt.Sprintf("%d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
-				}
-			}
-			return ok, why
-		},
+		Metrics: cfg.Metrics, MetricsAccess: cfg.MetricsAccess,
+		Ready: ready.check,
 		Status: func() any {
 			st := NodeStatus{Instance: instanceID, Namespace: cfg.Namespace}
 			for _, t := range cfg.Types {
@@ -319,6 +339,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g, gctx := errgroup.WithContext(ctx)
 	baseCtx = gctx
 	g.Go(func() error { return sender.Run(gctx) })
+	g.Go(func() error { broker.Run(gctx); return nil })
 	for _, p := range procs {
 		g.Go(func() error { return p.Run(gctx) })
 	}
@@ -345,7 +366,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return srv.Shutdown(sctx)
 	})
 	url := "http://" + ln.Addr().String()
-	log.Info("strata serving", "http", url, "console", url+console.Path, "instance", instanceID, "data", cfg.DataDir, "auth", authSummary(cfg.Tokens))
+	log.Info("strata serving", "http", url, "console", url+console.Path, "instance", instanceID, "data", cfg.DataDir, "auth", authSummary(cfg.Tokens), "metrics", metricsSummary(cfg))
 	if cfg.Tokens.Len() == 0 && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
 		log.Warn("the HTTP API listens beyond this machine without authentication: anyone who can reach it can send commands; give it tokens (--auth-token-file)", "http", url)
 	}
@@ -418,6 +439,49 @@ func authSummary(t *httpapi.Tokens) string {
 		return "off (no tokens: every route is open to whoever can reach the address)"
 	}
 	return fmt.Sprintf("bearer tokens (%d read-write, %d read-only)", t.Count(httpapi.ReadWrite), t.Count(httpapi.ReadOnly))
+}
+
+// metricsSummary says where the metrics are served and who may read them.
+func metricsSummary(cfg Config) string {
+	switch {
+	case cfg.MetricsAccess == httpapi.MetricsOff:
+		return "off"
+	case cfg.MetricsAccess == httpapi.MetricsOpen || cfg.Tokens.Len() == 0:
+		return "GET /metrics, open"
+	}
+	return "GET /metrics, with a token (read-only suffices)"
+}
+
+// watchState gives the metrics what they read at each scrape: the
+// processors' partitions, the projections' progress, the broker check.
+func watchState(m *metrics.Metrics, types []aggregates.Type, procs map[string]*processor.Processor, views []projections.Projection, runners map[string]*projections.Live, broker *brokerCheck) {
+	m.WatchBroker(broker.reachable)
+	m.WatchProcessors(func() []metrics.ProcessorState {
+		out := make([]metrics.ProcessorState, 0, len(types))
+		for _, t := range types {
+			st := procs[t.Name()].Status()
+			out = append(out, metrics.ProcessorState{Aggregate: st.Aggregate, Owned: len(st.Owned), CatchingUp: len(st.CatchingUp), Failed: len(st.Failed)})
+		}
+		return out
+	})
+	m.WatchProjections(func() []metrics.ProjectionState {
+		out := make([]metrics.ProjectionState, 0, len(views))
+		for _, v := range views {
+			st := runners[v.Name].Status()
+			ps := metrics.ProjectionState{
+				Name: v.Name, Running: strings.HasPrefix(st.State, "running"), Applied: st.Applied,
+				FailedPartitions: len(st.Failed), ParkedAggregates: len(st.Parked),
+			}
+			for _, p := range st.Parked {
+				ps.ParkedEvents += p.Events
+			}
+			for _, p := range st.Partitions {
+				ps.Partitions = append(ps.Partitions, metrics.ProjectionPartition{Topic: p.Topic, Partition: p.Partition, Next: p.Applied, Lag: p.Lag})
+			}
+			out = append(out, ps)
+		}
+		return out
+	})
 }
 
 // NodeStatus is the answer of GET /v1/status.

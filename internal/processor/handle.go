@@ -10,6 +10,7 @@ import (
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/internal/tracing"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,8 +19,9 @@ import (
 // handle decides one command record. It produces the command's events (or
 // forwards or dead-letters the record) through produce and returns the
 // result to publish once the events have offsets; nil when the record was
-// forwarded. An error means the batch cannot go on (Pebble failed). The
-// records produced carry the command's trace context, tr (nil: none).
+// forwarded. An error means the batch cannot go on (Pebble failed). Each
+// command answered is noted in w.done for the metrics. The records
+// produced carry the command's trace context, tr (nil: none).
 func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*kgo.Record), tr *commandTrace) (*Result, error) {
 	source := fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
 	commandID, hasID := header(r, kafka.HeaderCommandID)
@@ -30,22 +32,41 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		commandID = fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset)
 	}
 	id := string(r.Key)
+	// The command's type once decoded; before that (a resend, a record
+	// that cannot be decoded), what its header says. A type the aggregate
+	// does not declare counts as unknown.
+	var typName string
+	var typ *metrics.CommandType
 	res := &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Timestamp: now.UnixMilli(), partition: r.Partition}
-	invalid := func(reason string) (*Result, error) {
-		p.cfg.Log.Warn("command to dead-letter queue", "aggregate", p.agg, "source", source, "command_id", commandID, "reason", reason)
+	done := func(res *Result, o metrics.Outcome) (*Result, error) {
+		if typ == nil {
+			typName, _ = header(r, kafka.HeaderCommandType)
+			typ = p.met.CommandType(typName)
+		}
+		w.done = append(w.done, doneCommand{typ: typ, outcome: o, sent: r.Timestamp})
+		if w.debug {
+			p.cfg.Log.Debug("command decided", "aggregate", p.agg, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				"command_id", commandID, "aggregate_id", id, "type", typName, "outcome", o.String(), "version", res.Version)
+		}
+		return res, nil
+	}
+	invalid := func(why metrics.DLQReason, reason string) (*Result, error) {
+		p.cfg.Log.Warn("command record sent to the dead-letter topic", "aggregate", p.agg, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			"command_id", commandID, "dlq_topic", p.dlq, "reason", reason)
 		produce(fitDLQ(p.dlqRecord(r, source, reason)))
+		w.dlq = append(w.dlq, why)
 		res.Status, res.Error = StatusInvalid, reason
 		w.results[commandID] = res
-		return res, nil
+		return done(res, metrics.Invalid)
 	}
 	if err := aggregates.CheckID(commandID); err != nil {
 		res.CommandID = fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset)
 		commandID = res.CommandID
-		return invalid("bad " + kafka.HeaderCommandID + " header: " + err.Error())
+		return invalid(metrics.DLQBadCommandID, "bad "+kafka.HeaderCommandID+" header: "+err.Error())
 	}
 	if err := aggregates.CheckID(id); err != nil {
 		res.AggregateID = ""
-		return invalid("bad record key (the aggregate ID): " + err.Error())
+		return invalid(metrics.DLQBadKey, "bad record key (the aggregate ID): "+err.Error())
 	}
 
 	// A command on the wrong partition would make two processes write one
@@ -63,8 +84,12 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		tr.carry(fwd)
 		tr.forwarded(want)
 		if recordBytes(fwd) > MaxRecordBytes {
-			return invalid(tooLarge(fmt.Sprintf("forwarded to partition %d (its key's, by murmur2), the command", want), fwd) +
+			return invalid(metrics.DLQTooLarge, tooLarge(fmt.Sprintf("forwarded to partition %d (its key's, by murmur2), the command", want), fwd)+
 				"; produce commands with Kafka's default partitioner so they need no forwarding")
+		}
+		if w.debug {
+			p.cfg.Log.Debug("command forwarded to its key's partition", "aggregate", p.agg, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				"command_id", commandID, "aggregate_id", id, "to_partition", want)
 		}
 		produce(fwd)
 		return nil, nil
@@ -78,19 +103,21 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 			return nil, err
 		}
 		prev.partition = r.Partition
-		return prev, nil
+		return done(prev, metrics.Duplicate)
 	}
 
 	cmd, err := p.decodeCommand(r)
 	if err != nil {
-		return invalid(err.Error())
+		return invalid(metrics.DLQUndecodable, err.Error())
 	}
 	tr.commandType(p.agg, cmd.CommandType())
+	typName = cmd.CommandType()
+	typ = p.met.CommandType(typName)
 	var expected *uint64
 	if s, ok := header(r, kafka.HeaderExpectedVersion); ok {
 		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 		if err != nil {
-			return invalid(fmt.Sprintf("bad %s header %q: want a version number", kafka.HeaderExpectedVersion, s))
+			return invalid(metrics.DLQBadExpectedVersion, fmt.Sprintf("bad %s header %q: want a version number", kafka.HeaderExpectedVersion, s))
 		}
 		expected = &v
 	}
@@ -104,22 +131,23 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 	if expected != nil && *expected != a.version {
 		res.Status = StatusConflict
 		res.Error = (&aggregates.ConflictError{ID: id, Expected: *expected, Actual: a.version}).Error()
-		return res, nil
+		return done(res, metrics.Conflict)
 	}
 	events, err := p.cfg.Codec.Type.Decide(a.state, cmd, now)
 	switch {
 	case errors.Is(err, aggregates.ErrRejected):
 		res.Status, res.Error = StatusRejected, err.Error()
-		return res, nil
+		return done(res, metrics.Rejected)
 	case errors.Is(err, aggregates.ErrInvalid):
 		res.Status, res.Error = StatusInvalid, err.Error()
-		return res, nil
+		return done(res, metrics.Invalid)
 	case err != nil:
 		// Decide returned something that is neither: a domain bug, but
 		// the command's fault as far as the sender can tell.
-		p.cfg.Log.Error("Decide returned an unclassified error", "aggregate", p.agg, "id", id, "command_id", commandID, "err", err)
+		p.cfg.Log.Warn("Decide returned an error that is neither a rejection nor invalid input (a bug of the domain); answering rejected",
+			"aggregate", p.agg, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "command_id", commandID, "aggregate_id", id, "type", typName, "err", err)
 		res.Status, res.Error = StatusRejected, err.Error()
-		return res, nil
+		return done(res, metrics.Rejected)
 	}
 	prev := a.version
 	outs := make([]*eventOut, len(events))
@@ -144,7 +172,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		tr.carry(out.rec)
 		if recordBytes(out.rec) > MaxRecordBytes {
 			// Producing it would fail the transaction on every retry.
-			return invalid(tooLarge(fmt.Sprintf("its event %s", ev.EventType()), out.rec))
+			return invalid(metrics.DLQTooLarge, tooLarge(fmt.Sprintf("its event %s", ev.EventType()), out.rec))
 		}
 		outs[i] = out
 	}
@@ -156,7 +184,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 	}
 	p.snapshotDue(w, a, prev)
 	res.Status, res.Version = StatusAccepted, a.version
-	return res, nil
+	return done(res, metrics.Accepted)
 }
 
 // decodeCommand reads a command record's value: JSON when its content-type

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/internal/tracing"
@@ -103,6 +104,9 @@ type Config struct {
 	// tracing off, and a trace context that arrives with a command is
 	// still passed on to its events and result.
 	Tracer *tracing.Tracer
+	// Metrics receives the write path's counters and timings. Default: a
+	// registry of its own that nothing serves.
+	Metrics *metrics.Metrics
 	// Faults are fault-injection hooks for tests; leave zero.
 	Faults Faults
 }
@@ -156,6 +160,9 @@ func (c *Config) setDefaults() {
 	if c.Applied == nil {
 		c.Applied = position.NewTracker()
 	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
 }
 
 // Processor runs the write path of one aggregate type.
@@ -163,11 +170,16 @@ type Processor struct {
 	cfg                                            Config
 	agg, commands, events, results, dlq, snapshots string
 
+	met *metrics.Aggregate
+
 	mu         sync.Mutex
 	pending    map[int32]bool // assigned and not yet caught up
 	owned      map[int32]bool
 	failed     map[int32]string // assigned, and stopped by an event it cannot apply
 	cancelPoll context.CancelFunc
+	// joined: the group member has been given its assignment (possibly
+	// none) and has not lost its membership since.
+	joined bool
 
 	// followFailed are partitions the follower stopped at an event it
 	// cannot apply.
@@ -184,8 +196,15 @@ type Processor struct {
 // Status is what a processor is doing, for /v1/status.
 type Status struct {
 	Aggregate string `json:"aggregate"`
+	// Joined says this node's member has joined the processor's consumer
+	// group. It may own no partition: with more instances than
+	// partitions, some wait as standbys.
+	Joined bool `json:"joined"`
 	// Owned are the commands partitions this node processes.
 	Owned []int32 `json:"owned"`
+	// CatchingUp are owned partitions whose state is still being caught
+	// up from the events topic; their commands wait until it is.
+	CatchingUp []int32 `json:"catching_up,omitempty"`
 	// Failed are owned partitions stopped at an event this build cannot
 	// apply, with the reason (topic, partition, offset, fingerprint). Their
 	// commands wait; the other partitions go on.
@@ -196,11 +215,15 @@ type Status struct {
 func (p *Processor) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := Status{Aggregate: p.agg, Owned: []int32{}}
+	st := Status{Aggregate: p.agg, Joined: p.joined, Owned: []int32{}}
 	for part := range p.owned {
 		st.Owned = append(st.Owned, part)
+		if p.pending[part] {
+			st.CatchingUp = append(st.CatchingUp, part)
+		}
 	}
 	sort.Slice(st.Owned, func(i, j int) bool { return st.Owned[i] < st.Owned[j] })
+	sort.Slice(st.CatchingUp, func(i, j int) bool { return st.CatchingUp[i] < st.CatchingUp[j] })
 	if len(p.failed)+len(p.followFailed) > 0 {
 		st.Failed = map[int32]string{}
 		for part, why := range p.followFailed {
@@ -213,14 +236,39 @@ func (p *Processor) Status() Status {
 	return st
 }
 
+// Ready reports whether the processor takes the commands of every
+// partition it owns, and says why not in words an operator can act on.
+// Owning no partition is ready: with more instances than partitions, some
+// are standbys.
+func (p *Processor) Ready() (bool, string) {
+	st := p.Status()
+	group := p.cfg.Names.ProcessorGroup(p.agg)
+	switch {
+	case !st.Joined:
+		return false, fmt.Sprintf("not a member of consumer group %s yet: it joins once the group coordinator answers (see the broker check); a rebalance can take up to the session timeout (%s) when an instance died", group, p.cfg.SessionTimeout)
+	case len(st.CatchingUp) > 0:
+		return false, fmt.Sprintf("catching up the state of partition(s) %v from %s before taking their commands (progress in the log)", st.CatchingUp, p.events)
+	case len(st.Failed) > 0:
+		return false, fmt.Sprintf("%d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
+	case len(st.Owned) == 0:
+		return true, fmt.Sprintf("ok: member of %s owning no partition (more instances than partitions: a standby)", group)
+	}
+	return true, fmt.Sprintf("ok: owns partition(s) %v", st.Owned)
+}
+
 // New returns a processor; Run starts it.
 func New(cfg Config) *Processor {
 	cfg.setDefaults()
 	agg := cfg.Codec.Type.Name()
+	commands := cfg.Names.Commands(agg)
 	return &Processor{
-		cfg:       cfg,
-		agg:       agg,
-		commands:  cfg.Names.Commands(agg),
+		cfg: cfg,
+		agg: agg,
+		met: cfg.Metrics.Aggregate(metrics.AggregateNames{
+			Aggregate: agg, CommandTypes: cfg.Codec.Type.CommandTypes(), EventTypes: cfg.Codec.Type.EventTypes(),
+			Group: cfg.Names.ProcessorGroup(agg), Topic: commands,
+		}),
+		commands:  commands,
 		events:    cfg.Names.Events(agg),
 		results:   cfg.Names.Results(agg),
 		dlq:       cfg.Names.DLQ(agg),
@@ -249,6 +297,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(p.commands),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers come through (and are skipped below), so
+		// that the offsets committed, and the lag measured, reach the end
+		// of a partition rather than stopping one short of each marker.
+		kgo.KeepControlRecords(),
 		kgo.RequireStableFetchOffsets(),
 		// A fetch in flight keeps partitions assigned after it was sent
 		// waiting until it returns; the default 5s long poll made the
@@ -267,7 +319,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
-		kgo.OnPartitionsLost(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
 	)
 	log := p.cfg.Log.With("aggregate", p.agg)
 	// newSession joins the group and initializes the transactional
@@ -339,9 +391,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		fetches.EachError(func(t string, part int32, err error) {
 			if !errors.Is(err, context.Canceled) {
-				log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+				log.Warn("fetch error; retrying", "topic", t, "partition", part, "err", err)
 			}
 		})
+		p.observeLag(fetches)
 		newlyFailed, err := p.catchUpPending(ctx, sess)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -349,7 +402,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 			return err
 		}
-		recs := fetches.Records()
+		recs := commandRecords(fetches)
 		if len(recs) == 0 {
 			continue
 		}
@@ -363,6 +416,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			if _, err := sess.End(ctx, kgo.TryAbort); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("processor %s: rewind: %w", p.agg, err)
 			}
+			p.met.Aborted(metrics.AbortRewind)
 			continue
 		}
 		if err := p.transact(ctx, sess, recs, log); err != nil {
@@ -376,9 +430,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			log.Warn("transactional session failed; starting a new one", "err", err)
 			sess.Close()
 			p.mu.Lock()
+			for part := range p.owned {
+				p.met.ForgetLag(part)
+			}
 			clear(p.owned)
 			clear(p.pending)
 			clear(p.failed)
+			p.joined = false
 			p.mu.Unlock()
 			sleep(ctx, time.Second)
 			if ctx.Err() != nil {
@@ -410,9 +468,47 @@ func (p *Processor) anyFailed(recs []*kgo.Record) bool {
 	return false
 }
 
+// commandRecords returns the records of a poll without the transaction
+// markers among them.
+func commandRecords(fetches kgo.Fetches) []*kgo.Record {
+	recs := fetches.Records()
+	cmds := recs[:0]
+	for _, r := range recs {
+		if !r.Attrs.IsControl() {
+			cmds = append(cmds, r)
+		}
+	}
+	return cmds
+}
+
+// observeLag sets the consumer lag of each owned partition the poll
+// returned records of, from the last stable offset its fetch carried: no
+// request of its own. A partition with nothing new keeps its last value (0
+// once it was consumed to its end, markers included).
+func (p *Processor) observeLag(fetches kgo.Fetches) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 || !p.owned[fp.Partition] {
+			return
+		}
+		end := fp.LastStableOffset
+		if end <= 0 {
+			end = fp.HighWatermark
+		}
+		p.met.SetLag(fp.Partition, end-(fp.Records[len(fp.Records)-1].Offset+1))
+	})
+}
+
+// onAssigned runs after every join of the group, with the partitions newly
+// assigned (franz-go calls it even when there are none).
 func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.joined = true
+	if parts := m[p.commands]; len(parts) > 0 {
+		p.cfg.Log.Info("commands partitions assigned; catching up their state", "aggregate", p.agg, "topic", p.commands, "partitions", parts)
+	}
 	for _, part := range m[p.commands] {
 		p.owned[part] = true
 		p.pending[part] = true
@@ -427,10 +523,29 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, part := range m[p.commands] {
+	if parts := m[p.commands]; len(parts) > 0 {
+		p.cfg.Log.Info("commands partitions revoked", "aggregate", p.agg, "topic", p.commands, "partitions", parts)
+	}
+	p.revokeLocked(m[p.commands])
+}
+
+// onLost runs when the member lost its membership (its session expired):
+// its partitions are gone, and it is not a member until it joins again.
+func (p *Processor) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Log.Warn("consumer group membership lost (the group coordinator no longer knew this member); its partitions are given up until it joins again",
+		"aggregate", p.agg, "group", p.cfg.Names.ProcessorGroup(p.agg), "topic", p.commands, "partitions", m[p.commands])
+	p.joined = false
+	p.revokeLocked(m[p.commands])
+}
+
+func (p *Processor) revokeLocked(parts []int32) {
+	for _, part := range parts {
 		delete(p.owned, part)
 		delete(p.pending, part)
 		delete(p.failed, part)
+		p.met.ForgetLag(part)
 	}
 }
 
@@ -453,6 +568,7 @@ func (p *Processor) catchUpPending(ctx context.Context, sess *kgo.GroupTransactS
 	p.stateMu.Lock()
 	//lint:ignore SA2001 an empty critical section is the point: a barrier
 	p.stateMu.Unlock()
+	start := time.Now()
 	failed, err := p.catchUp(ctx, parts)
 	if err != nil {
 		return false, err
@@ -460,6 +576,7 @@ func (p *Processor) catchUpPending(ctx context.Context, sess *kgo.GroupTransactS
 	if err := p.catchUpResults(ctx, parts); err != nil {
 		return false, err
 	}
+	p.met.Restored(time.Since(start))
 	var pause []int32
 	p.mu.Lock()
 	for _, part := range parts {
@@ -514,6 +631,7 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		return fmt.Errorf("%w: processor %s: begin transaction: %v", errSession, p.agg, err)
 	}
 	w := p.newWork()
+	w.debug = log.Enabled(ctx, slog.LevelDebug)
 	var (
 		produceMu  sync.Mutex
 		produceErr error
@@ -527,6 +645,9 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 			}
 		})
 	}
+	// The stages are timed with the wall clock; now (Config.Now) is the
+	// time handed to Decide, which tests may fix.
+	start := time.Now()
 	now := p.cfg.Now()
 	var order []pendingResult
 	for _, r := range recs {
@@ -534,6 +655,7 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		res, err := p.handle(w, r, now, produce, ct)
 		if err != nil {
 			_, _ = sess.End(tctx, kgo.TryAbort)
+			p.met.Aborted(metrics.AbortError)
 			return err
 		}
 		ct.decided(res)
@@ -541,17 +663,23 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 			order = append(order, pendingResult{res, ct})
 		}
 	}
+	decided := time.Now()
+	p.met.Stage(metrics.StageDecide, decided.Sub(start))
 	if err := p.fault(p.cfg.Faults.BeforeFlush, len(recs)); err != nil {
 		log.Warn("aborting transaction", "err", err)
 		_, _ = sess.End(tctx, kgo.TryAbort)
+		p.met.Aborted(metrics.AbortInjected)
 		return nil
 	}
 	// Step 3: wait for the events' offsets, then produce the results.
 	if err := sess.Client().Flush(tctx); err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
+		p.met.Aborted(metrics.AbortFlush)
 		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
 	}
-	bt.flushed = time.Now()
+	flushed := time.Now()
+	p.met.Stage(metrics.StageProduce, flushed.Sub(decided))
+	bt.flushed = flushed
 	p.fillPositions(w)
 	resultRecs := make([]*kgo.Record, 0, len(order))
 	for _, pr := range order {
@@ -564,8 +692,10 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		produce(r)
 		resultRecs = append(resultRecs, r)
 	}
-	if err := p.produceSnapshots(w, now, produce); err != nil {
+	snapshots, err := p.produceSnapshots(w, now, produce)
+	if err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
+		p.met.Aborted(metrics.AbortError)
 		return err
 	}
 	produceMu.Lock()
@@ -578,12 +708,14 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		} else if err := p.fault(p.cfg.Faults.BeforeCommit, len(recs)); err != nil {
 			log.Warn("aborting transaction", "err", err)
 			_, _ = sess.End(tctx, kgo.TryAbort)
+			p.met.Aborted(metrics.AbortInjected)
 			return nil
 		}
 	}
 	if perr != nil {
-		log.Error("aborting transaction: a record could not be produced; the batch will be retried", "err", perr)
+		log.Warn("aborting transaction: a record could not be produced; the batch will be retried", "err", perr)
 		_, _ = sess.End(tctx, kgo.TryAbort)
+		p.met.Aborted(metrics.AbortProduce)
 		sleep(ctx, time.Second)
 		return nil
 	}
@@ -592,13 +724,18 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		if ctx.Err() != nil {
 			return nil
 		}
+		p.met.Aborted(metrics.AbortEnd)
 		return fmt.Errorf("%w: end transaction: %v", errSession, err)
 	}
 	if !committed {
+		p.met.Aborted(metrics.AbortRebalance)
 		log.Info("transaction aborted by a rebalance; the batch will be retried by the partitions' owner")
 		return nil
 	}
-	bt.committed = time.Now()
+	committedAt := time.Now()
+	p.met.Stage(metrics.StageCommit, committedAt.Sub(flushed))
+	p.countCommitted(w, committedAt, snapshots)
+	bt.committed = committedAt
 	if err := p.fault(p.cfg.Faults.AfterCommit, len(recs)); err != nil {
 		return fmt.Errorf("processor %s: stopped after commit, before the state store: %w", p.agg, err)
 	}
@@ -613,8 +750,25 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		return err
 	}
 	bt.stored = time.Now()
-	log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(now))
+	p.met.Stage(metrics.StagePebble, bt.stored.Sub(committedAt))
+	log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(start))
 	return nil
+}
+
+// countCommitted counts what a committed batch did: each command's outcome
+// and end-to-end time (from its record's timestamp to the commit), the
+// events, dead-lettered records and snapshots it wrote.
+func (p *Processor) countCommitted(w *work, at time.Time, snapshots int) {
+	for _, d := range w.done {
+		d.typ.Done(d.outcome, at.Sub(d.sent))
+	}
+	for _, e := range w.events {
+		p.met.EventWritten(e.entry.Type)
+	}
+	for _, r := range w.dlq {
+		p.met.DeadLettered(r)
+	}
+	p.met.SnapshotsWritten(snapshots)
 }
 
 // fillPositions gives each accepted result the position of its events, now
@@ -637,11 +791,12 @@ func (p *Processor) fillPositions(w *work) {
 }
 
 // produceSnapshots produces the snapshots due in w, now that the events
-// they reflect have offsets.
-func (p *Processor) produceSnapshots(w *work, now time.Time, produce func(*kgo.Record)) error {
+// they reflect have offsets, and returns how many.
+func (p *Processor) produceSnapshots(w *work, now time.Time, produce func(*kgo.Record)) (int, error) {
 	if len(w.snapshots) == 0 {
-		return nil
+		return 0, nil
 	}
+	n := 0
 	last := map[*aggState]int64{}
 	for _, e := range w.events {
 		last[e.agg] = e.rec.Offset
@@ -649,17 +804,18 @@ func (p *Processor) produceSnapshots(w *work, now time.Time, produce func(*kgo.R
 	for _, a := range w.snapshots {
 		r, err := p.snapshotRecord(a, last[a], now)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if recordBytes(r) > MaxRecordBytes {
 			// A snapshot only saves replay; this aggregate restores from
 			// its previous one (Pebble keeps this one locally).
-			p.cfg.Log.Warn("snapshot not written to the snapshots topic: too large", "aggregate", p.agg, "id", a.id, "version", a.version, "reason", tooLarge("the snapshot", r))
+			p.cfg.Log.Warn("snapshot not written to the snapshots topic: too large", "aggregate", p.agg, "aggregate_id", a.id, "version", a.version, "reason", tooLarge("the snapshot", r))
 			continue
 		}
 		produce(r)
+		n++
 	}
-	return nil
+	return n, nil
 }
 
 // expireResults deletes results older than the dedupe window, a bounded
@@ -675,7 +831,7 @@ func (p *Processor) expireResults(ctx context.Context, log *slog.Logger) {
 		for {
 			n, err := p.cfg.DB.ExpireResults(p.agg, before, 10000)
 			if err != nil {
-				log.Error("expiring old command results", "err", err)
+				log.Warn("expiring old command results failed; trying again later", "err", err)
 				break
 			}
 			if n < 10000 || ctx.Err() != nil {

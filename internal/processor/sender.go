@@ -197,7 +197,7 @@ func (s *Sender) Send(ctx context.Context, agg, id string, req Request) (*Result
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w (command_id %s)", ErrTimeout, req.CommandID)
 		}
-		return nil, fmt.Errorf("produce command to %s: %w", r.Topic, err)
+		return nil, fmt.Errorf("produce command %s to %s: %w", req.CommandID, r.Topic, err)
 	}
 	select {
 	case res := <-ch:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,6 +27,19 @@ type work struct {
 	checkpoints map[int32]int64      // events partition -> next offset
 	resultsNext map[int32]int64      // results partition -> next offset, all stored
 	snapshots   map[string]*aggState // aggregates whose snapshot is due
+
+	// What a transaction's batch answered and dead-lettered, counted in
+	// the metrics once it commits; debug logs each command decided.
+	done  []doneCommand
+	dlq   []metrics.DLQReason
+	debug bool
+}
+
+// doneCommand is a command a batch answered.
+type doneCommand struct {
+	typ     *metrics.CommandType
+	outcome metrics.Outcome
+	sent    time.Time // its record's timestamp
 }
 
 type aggState struct {
