@@ -322,6 +322,7 @@ func (r *Runner) run(ctx context.Context) error {
 		next := map[position.TP]int64{}
 		changed := newChanges()
 		var failedNow map[string][]int32
+		var parkErr error // the batch cannot be stored whole
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			r.mu.Lock()
 			if fp.LastStableOffset > 0 {
@@ -341,7 +342,7 @@ func (r *Runner) run(ctx context.Context) error {
 				if isParked {
 					// Later events of a parked aggregate wait with it.
 					if err := park(b, r.storage(), agg, rec); err != nil {
-						r.cfg.Log.Error("parking an event failed", "projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+						parkErr = fmt.Errorf("parking the event at %s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err)
 						return
 					}
 					next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
@@ -362,7 +363,7 @@ func (r *Runner) run(ctx context.Context) error {
 					po := parkedOwner{Reason: fmt.Sprintf("event at %s partition %d offset %d: %v", rec.Topic, rec.Partition, rec.Offset, err), Since: time.Now().UTC()}
 					v, _ := json.Marshal(po)
 					if perr := errors.Join(b.Set(parkedOwnerKey(r.storage(), agg, string(rec.Key)), v, nil), park(b, r.storage(), agg, rec)); perr != nil {
-						r.cfg.Log.Error("parking an event failed", "projection", p.Name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", perr)
+						parkErr = fmt.Errorf("parking the event at %s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, perr)
 						return
 					}
 					r.cfg.Log.Warn("projection parked an aggregate: an event failed to apply after retries (strata projection retry replays it)", "projection", p.Name,
@@ -394,6 +395,13 @@ func (r *Runner) run(ctx context.Context) error {
 				next[position.TP{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
 			}
 		})
+		if parkErr != nil {
+			// The records after it were fetched and will not come again:
+			// writing none of the batch and stopping loses none of them (a
+			// restart reads on from the stored offsets).
+			b.Close()
+			return fmt.Errorf("projection %s: %w", p.Name, parkErr)
+		}
 		if failedNow != nil {
 			cl.PauseFetchPartitions(failedNow)
 		}

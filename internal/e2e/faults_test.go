@@ -125,3 +125,48 @@ func testCrashAfterCommitBeforePebble(t *testing.T, b *broker) {
 		t.Fatalf("overdraft after the crash: %d %v", code, res)
 	}
 }
+
+// testCatchUpWaitsForTheBrokers: a catch-up that fails because Kafka does
+// not answer (a broker restarting, a cluster down for longer than a
+// request's retries) is retried; the node does not exit, /readyz says the
+// partitions catch up, and once an attempt succeeds the commands flow with
+// nothing lost.
+func testCatchUpWaitsForTheBrokers(t *testing.T, b *broker) {
+	ns, dir := namespace(), t.TempDir()
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
+	s.send(t, "acc-w", "OpenAccount", `{"owner":"wu","initial_balance":10}`)
+	s.stop(t)
+
+	var attempts atomic.Int32
+	release := make(chan struct{})
+	s = startNodeWith(t, b, nodeOpts{ns: ns, dataDir: dir}, processor.Faults{
+		BeforeCatchUp: func(int) error {
+			attempts.Add(1)
+			select {
+			case <-release:
+				return nil
+			default:
+				return errors.New("the brokers are away")
+			}
+		},
+	})
+	var checks map[string]string
+	eventually(t, 20*time.Second, func() bool {
+		var code int
+		code, checks = s.readyz(t)
+		return attempts.Load() >= 2 && code == 503 && strings.Contains(checks["processor account"], "catching up")
+	}, func() string {
+		return fmt.Sprintf("after %d failed attempts /readyz says %v, want the account partitions catching up", attempts.Load(), checks)
+	})
+	select {
+	case err := <-s.done:
+		s.cancel, s.done = nil, nil
+		t.Fatalf("the node stopped while Kafka was away: %v", err)
+	default:
+	}
+	close(release)
+	code, res := s.send(t, "acc-w", "Deposit", `{"amount":5}`)
+	if code != 200 || num(res["version"]) != 2 {
+		t.Fatalf("deposit once the catch-up succeeded: %d %v (want version 2: the state caught up, nothing lost)", code, res)
+	}
+}

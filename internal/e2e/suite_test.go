@@ -52,6 +52,7 @@ var suite = []struct {
 	{"ReadyzWhileCatchingUp", testReadyzWhileCatchingUp},
 	{"ReadyzBrokerDown", testReadyzBrokerDown},
 	{"LogsSayWhere", testLogsSayWhere},
+	{"CatchUpWaitsForTheBrokers", testCatchUpWaitsForTheBrokers},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

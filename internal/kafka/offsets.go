@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // ListOffsets calls list (kadm's ListEndOffsets, ListCommittedOffsets, …)
@@ -47,10 +48,12 @@ var errMissingPartitions = errors.New("partitions missing from the answer")
 //     new leader: a network error. kgo leaves dial errors to its callers
 //     (kgo.IsRetryableBrokerErr). Without this, one broker of three
 //     restarting stopped a node that was catching up (found by the soak).
+//   - a broker that closes its connections as it stops answers EOF, which
+//     kgo counts among the retryable broker errors too.
 func retriable(err error) bool {
 	var netErr net.Error
 	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, errMissingPartitions) ||
-		kerr.IsRetriable(err) || errors.As(err, &netErr)
+		kerr.IsRetriable(err) || errors.As(err, &netErr) || kgo.IsRetryableBrokerErr(err)
 }
 
 func complete(offs kadm.ListedOffsets, partitions int32, topics []string) error {

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -13,6 +14,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// errBrokers marks a catch-up that failed because Kafka did not answer in
+// time (a broker restarting, a cluster down): catchUpPending retries it
+// rather than stopping the node, since nothing is wrong that waiting will
+// not fix. Errors without it (Pebble, an event that cannot be applied) do
+// not pass by themselves.
+var errBrokers = errors.New("the brokers did not answer")
+
+func brokersErr(err error) error { return fmt.Errorf("%w: %w", errBrokers, err) }
+
 // catchUp brings Pebble up to date with events partitions parts: from each
 // partition's checkpoint to the end of what is committed. See the package
 // doc for why it waits for open transactions first. A partition whose
@@ -20,6 +30,9 @@ import (
 // returned in failed with the reason, applied up to the event before; the
 // others go on. An error means none can (Kafka or Pebble failed).
 func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int32]error, err error) {
+	if err := p.fault(p.cfg.Faults.BeforeCatchUp, len(parts)); err != nil {
+		return nil, brokersErr(err)
+	}
 	start := time.Now()
 	from := map[int32]int64{}
 	for _, part := range parts {
@@ -60,7 +73,7 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 	defer cl.Close()
 	end, err := p.stableEnd(ctx, kadm.NewClient(cl), parts)
 	if err != nil {
-		return nil, err
+		return nil, brokersErr(err)
 	}
 	toRead := map[int32]kgo.Offset{}
 	var total int64
@@ -272,11 +285,11 @@ func (p *Processor) restoreSnapshots(ctx context.Context, opts []kgo.Opt, parts 
 	adm := kadm.NewClient(cl)
 	end, err := kafka.ListOffsets(ctx, adm.ListCommittedOffsets, p.cfg.Partitions, p.snapshots)
 	if err != nil {
-		return 0, fmt.Errorf("list offsets of %s: %w", p.snapshots, err)
+		return 0, brokersErr(fmt.Errorf("list offsets of %s: %w", p.snapshots, err))
 	}
 	start, err := kafka.ListOffsets(ctx, adm.ListStartOffsets, p.cfg.Partitions, p.snapshots)
 	if err != nil {
-		return 0, fmt.Errorf("list offsets of %s: %w", p.snapshots, err)
+		return 0, brokersErr(fmt.Errorf("list offsets of %s: %w", p.snapshots, err))
 	}
 	toRead := map[int32]kgo.Offset{}
 	stop := map[int32]int64{}

@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"github.com/strata-es/strata/internal/codec"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -127,6 +128,10 @@ type Faults struct {
 	// is written. An error stops the processor there, as a crash would:
 	// Pebble stays behind Kafka.
 	AfterCommit func(commands int) error
+	// BeforeCatchUp runs before each attempt at catching up newly
+	// assigned partitions. An error counts as Kafka not answering: the
+	// attempt is retried, with a growing wait.
+	BeforeCatchUp func(partitions int) error
 }
 
 // ErrInjected wraps the errors of fault hooks in logs and returns.
@@ -569,12 +574,31 @@ func (p *Processor) catchUpPending(ctx context.Context, sess *kgo.GroupTransactS
 	//lint:ignore SA2001 an empty critical section is the point: a barrier
 	p.stateMu.Unlock()
 	start := time.Now()
-	failed, err := p.catchUp(ctx, parts)
-	if err != nil {
-		return false, err
-	}
-	if err := p.catchUpResults(ctx, parts); err != nil {
-		return false, err
+	var failed map[int32]error
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		failed, err = p.catchUp(ctx, parts)
+		if err == nil {
+			err = p.catchUpResults(ctx, parts)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errBrokers) || ctx.Err() != nil {
+			return false, err
+		}
+		// Kafka is away: wait for it, as the partitions' owner. Their
+		// commands wait too (nothing decides on a stale state), and
+		// /readyz says they are catching up.
+		p.cfg.Log.Warn("catching up failed; retrying", "aggregate", p.agg, "partitions", parts, "retry_in", wait, "err", err)
+		if sleep(ctx, wait); ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		p.mu.Lock()
+		parts = slices.DeleteFunc(parts, func(part int32) bool { return !p.pending[part] }) // revoked meanwhile
+		p.mu.Unlock()
+		if len(parts) == 0 {
+			return false, nil
+		}
 	}
 	p.met.Restored(time.Since(start))
 	var pause []int32

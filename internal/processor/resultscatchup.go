@@ -44,11 +44,11 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 	for {
 		hw, err := kafka.ListOffsets(ctx, adm.ListEndOffsets, p.cfg.Partitions, p.results)
 		if err != nil {
-			return fmt.Errorf("list offsets of %s: %w", p.results, err)
+			return brokersErr(fmt.Errorf("list offsets of %s: %w", p.results, err))
 		}
 		lso, err := kafka.ListOffsets(ctx, adm.ListCommittedOffsets, p.cfg.Partitions, p.results)
 		if err != nil {
-			return fmt.Errorf("list offsets of %s: %w", p.results, err)
+			return brokersErr(fmt.Errorf("list offsets of %s: %w", p.results, err))
 		}
 		open := false
 		for _, part := range parts {
@@ -88,8 +88,16 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 		}
 		if fs.NumRecords() == 0 {
 			// A tail read_committed never delivers (kfake, after a broker
-			// crash, aborts transactions without markers) ends it too.
-			idle++
+			// crash, aborts transactions without markers) ends it too, but
+			// only while the brokers answer: an empty poll because they
+			// are away says nothing of the tail, and giving up then would
+			// leave refused outcomes out (a resend would be decided anew).
+			if idle++; idle == 10 {
+				if _, err := adm.ListEndOffsets(ctx, p.results); err != nil {
+					p.cfg.Log.Warn("catching up results: the brokers do not answer; waiting for them", "aggregate", p.agg, "topic", p.results, "err", err)
+					idle = 0
+				}
+			}
 			continue
 		}
 		idle = 0
@@ -136,6 +144,9 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 			return err
 		}
 		p.seen.committed(ids)
+	}
+	if len(toRead) > 0 {
+		p.cfg.Log.Warn("catching up results: the brokers answer but deliver nothing more below the last stable offset; going on without the rest", "aggregate", p.agg, "topic", p.results, "partitions", len(toRead))
 	}
 	return nil
 }
