@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,5 +98,54 @@ func TestComposeFileAgreesWithTheCode(t *testing.T) {
 	}
 	if _, err := os.Stat("../../" + strings.TrimPrefix(s.Build, "..") + "/Dockerfile"); s.Build != ".." || err != nil {
 		t.Errorf("strata builds from %q: want the repository root's Dockerfile (%v)", s.Build, err)
+	}
+}
+
+// TestComposeMonitoring: the compose file's Prometheus scrapes the strata
+// service's API port, and Grafana mounts the provisioning and the
+// dashboard that internal/metrics tests against the metrics.
+func TestComposeMonitoring(t *testing.T) {
+	raw, err := os.ReadFile("../../compose/docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Services map[string]struct {
+			Volumes []string
+		}
+	}
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"prometheus", "grafana"} {
+		s, ok := f.Services[svc]
+		if !ok {
+			t.Fatalf("no service %s", svc)
+		}
+		for _, v := range s.Volumes {
+			if src, _, _ := strings.Cut(v, ":"); strings.HasPrefix(src, "./") {
+				if _, err := os.Stat("../../compose/" + src); err != nil {
+					t.Errorf("%s mounts %s: %v", svc, src, err)
+				}
+			}
+		}
+	}
+	raw, err = os.ReadFile("../../compose/prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		ScrapeConfigs []struct {
+			MetricsPath   string `yaml:"metrics_path"`
+			StaticConfigs []struct{ Targets []string } `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(config.Defaults().HTTP)
+	if len(p.ScrapeConfigs) != 1 || p.ScrapeConfigs[0].MetricsPath != "/metrics" || len(p.ScrapeConfigs[0].StaticConfigs) != 1 ||
+		!slices.Equal(p.ScrapeConfigs[0].StaticConfigs[0].Targets, []string{"strata:" + port}) {
+		t.Errorf("prometheus.yml scrapes %+v, want strata:%s/metrics", p.ScrapeConfigs, port)
 	}
 }

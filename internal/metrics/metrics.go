@@ -47,6 +47,9 @@ type Metrics struct {
 	dlqRecords      *prometheus.CounterVec
 	httpRequests    *prometheus.CounterVec
 	httpDuration    *prometheus.HistogramVec
+	// strata lists Strata's own collectors (the above, and the state read
+	// at a scrape), as registered.
+	strata []prometheus.Collector
 
 	mu          sync.Mutex
 	projections func() []ProjectionState
@@ -113,13 +116,13 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 17), // 0.5ms to 33s
 		}, []string{"route", "method"}),
 	}
-	m.reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	m.strata = []prometheus.Collector{
 		m.commands, m.commandDuration, m.stageDuration, m.eventsWritten, m.txnAborts, m.consumerLag,
 		m.snapshotWrites, m.restoreDuration, m.dlqRecords, m.httpRequests, m.httpDuration,
 		stateCollector{m},
-	)
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.strata...)
 	return m
 }
 
