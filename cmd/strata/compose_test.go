@@ -136,7 +136,7 @@ func TestComposeMonitoring(t *testing.T) {
 	}
 	var p struct {
 		ScrapeConfigs []struct {
-			MetricsPath   string `yaml:"metrics_path"`
+			MetricsPath   string                       `yaml:"metrics_path"`
 			StaticConfigs []struct{ Targets []string } `yaml:"static_configs"`
 		} `yaml:"scrape_configs"`
 	}
