@@ -149,3 +149,118 @@ func TestComposeMonitoring(t *testing.T) {
 		t.Errorf("prometheus.yml scrapes %+v, want strata:%s/metrics", p.ScrapeConfigs, port)
 	}
 }
+
+// TestComposeSinkServices: the stores the view sinks write to run as
+// services the commented `sinks:` example on the strata service points at
+// (service names, ports, the database and its password), publish their
+// ports on the host's loopback only, and have health checks that the
+// example's depends_on can wait for.
+func TestComposeSinkServices(t *testing.T) {
+	raw, err := os.ReadFile("../../compose/docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Services map[string]struct {
+			Image       string
+			Command     []string
+			Ports       []string
+			Environment map[string]string
+			Healthcheck struct{ Test []string }
+		}
+	}
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct{ name, image, port string }{
+		{"redis", "redis:7", "6379"},
+		{"postgres", "postgres:16", "5432"},
+		{"opensearch", "opensearchproject/opensearch:2.", "9200"},
+	} {
+		s, ok := f.Services[want.name]
+		if !ok {
+			t.Errorf("no service %s", want.name)
+			continue
+		}
+		if !strings.HasPrefix(s.Image, want.image) {
+			t.Errorf("%s image %q, want %s*", want.name, s.Image, want.image)
+		}
+		if len(s.Ports) != 1 || s.Ports[0] != "127.0.0.1:"+want.port+":"+want.port {
+			t.Errorf("%s ports %v, want 127.0.0.1:%s:%s (no login: loopback only)", want.name, s.Ports, want.port, want.port)
+		}
+		if len(s.Healthcheck.Test) < 2 {
+			t.Errorf("%s has no healthcheck", want.name)
+		}
+	}
+	pg := f.Services["postgres"].Environment
+	if !regexp.MustCompile(`^\$\{[A-Z_]+:-[^}]+\}$`).MatchString(pg["POSTGRES_PASSWORD"]) {
+		t.Errorf("postgres password %q, want one from the environment with a default: ${VAR:-default}", pg["POSTGRES_PASSWORD"])
+	}
+	search := f.Services["opensearch"].Environment
+	if search["discovery.type"] != "single-node" || search["DISABLE_SECURITY_PLUGIN"] != "true" || !strings.Contains(search["OPENSEARCH_JAVA_OPTS"], "-Xmx") {
+		t.Errorf("opensearch environment %v, want a single node without the security plugin and a bounded heap", search)
+	}
+
+	// The commented example: the `sinks:` block (the comment lines from
+	// "sinks:" on that are indented deeper than it) and the STRATA_PG_URL line.
+	comment := func(line string) (body string, depth int, ok bool) {
+		text, ok := strings.CutPrefix(strings.TrimSpace(line), "#")
+		body = strings.TrimLeft(text, " ")
+		return body, len(text) - len(body), ok
+	}
+	var block []string
+	lines := strings.Split(string(raw), "\n")
+	for i, line := range lines {
+		if body, depth, ok := comment(line); ok && body == "sinks:" {
+			block = append(block, body)
+			for _, next := range lines[i+1:] {
+				b, d, ok := comment(next)
+				if !ok || d <= depth {
+					break
+				}
+				block = append(block, strings.Repeat(" ", d-depth)+b)
+			}
+			break
+		}
+	}
+	if len(block) < 2 {
+		t.Fatalf("no commented sinks: example in the compose file")
+	}
+	var ex struct {
+		Sinks struct {
+			Postgres struct {
+				URLEnv string   `yaml:"url_env"`
+				Views  []string `yaml:"views"`
+			} `yaml:"postgres"`
+			Search struct {
+				URLs  []string `yaml:"urls"`
+				Views []string `yaml:"views"`
+			} `yaml:"search"`
+			Cache struct {
+				URL   string   `yaml:"url"`
+				TTL   string   `yaml:"ttl"`
+				Views []string `yaml:"views"`
+			} `yaml:"cache"`
+		} `yaml:"sinks"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(strings.Join(block, "\n")))
+	dec.KnownFields(true)
+	if err := dec.Decode(&ex); err != nil {
+		t.Fatalf("the commented sinks: example does not parse: %v\n%s", err, strings.Join(block, "\n"))
+	}
+	if s := ex.Sinks.Search; len(s.URLs) != 1 || s.URLs[0] != "http://opensearch:9200" || len(s.Views) == 0 {
+		t.Errorf("example search sink %+v, want the opensearch service at http://opensearch:9200 and some views", s)
+	}
+	if c := ex.Sinks.Cache; !strings.HasPrefix(c.URL, "redis://redis:6379/") || len(c.Views) == 0 {
+		t.Errorf("example cache sink %+v, want the redis service at redis://redis:6379/", c)
+	}
+	p := ex.Sinks.Postgres
+	m := regexp.MustCompile(`#\s+` + regexp.QuoteMeta(p.URLEnv) + `: (\S+)`).FindSubmatch(raw)
+	if p.URLEnv == "" || m == nil || len(p.Views) == 0 {
+		t.Fatalf("example postgres sink %+v: want url_env naming a variable the commented environment line sets", p)
+	}
+	want := fmt.Sprintf("postgres://%s:%s@postgres:5432/%s?", pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_DB"])
+	if !strings.HasPrefix(string(m[1]), want) {
+		t.Errorf("example %s=%s, want the postgres service's user, password and database: %s…", p.URLEnv, m[1], want)
+	}
+}
