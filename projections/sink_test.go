@@ -474,7 +474,9 @@ func TestSinkBackfill(t *testing.T) {
 
 	// New events go on as batches; a restart backfills nothing again.
 	env.produce("acc-001", 3, account.Deposited{Amount: 1})
-	waitFor(t, "the new event", func() bool { return caughtUp(r) && applied(r) > 0 && len(sink.live()) > 0 && sinkVer(sink, "acc-001") == 3 })
+	waitFor(t, "the new event", func() bool {
+		return caughtUp(r) && applied(r) > 0 && len(sink.live()) > 0 && sinkVer(sink, "acc-001") == 3
+	})
 	stop()
 	r = env.runner(db, []projections.Sink{sink}, nil)
 	stop = start(t, r)
