@@ -142,6 +142,13 @@ func (l *Live) Rebuild(life, req context.Context) error {
 	// A rebuild replays the whole history: spans of long-finished traces
 	// would only bury the live ones.
 	cfg.Tracer = nil
+	// Nor does it write the sinks: they keep the live generation's rows
+	// until the swap, and the new live runner backfills them from the
+	// new generation then (it has not been copied to them: see
+	// openSinks). Writing them during the rebuild could mix the two
+	// generations' rows, whose versions agree but whose contents may not
+	// (a rebuild is usually for a changed Apply).
+	cfg.Sinks = nil
 	if err := DropStorage(l.cfg.DB, Storage(cfg.Projection.Name, cfg.Generation)); err != nil {
 		return err // leftovers of an interrupted rebuild
 	}
@@ -257,7 +264,7 @@ func (l *Live) caughtUp(rb *Runner) bool {
 // offsets, indexes, projection state and parked events.
 func DropStorage(db *store.DB, storage string) error {
 	b := db.NewBatch()
-	for _, kind := range []byte{kindRow, kindOffset, kindIndex, kindState, kindParked, kindParkedOwner} {
+	for _, kind := range []byte{kindRow, kindOffset, kindIndex, kindState, kindParked, kindParkedOwner, kindVersion, kindSinkSync} {
 		prefix := append(store.Key(kind, storage), 0)
 		if err := b.DeleteRange(prefix, store.PrefixEnd(prefix), nil); err != nil {
 			b.Close()

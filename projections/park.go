@@ -202,6 +202,12 @@ func (r *Runner) retryParked() (int, error) {
 				return unparked, err
 			}
 		}
+		// The sinks take the unparked rows before Pebble does, as in a
+		// batch; the offsets do not move (the events were passed long ago).
+		if ok, err := r.writeSinks(r.ctx, b, changed, nil); !ok {
+			b.Close()
+			return unparked, errors.Join(err, r.ctx.Err())
+		}
 		if err := r.cfg.DB.Commit(b); err != nil {
 			return unparked, err
 		}

@@ -60,6 +60,15 @@ type RunnerConfig struct {
 	// published view's records still carry the context of the event that
 	// changed them last.
 	Tracer *tracing.Tracer
+	// Sinks keep copies of the view in external stores (see Sink). Each
+	// batch reaches every sink before it is committed to Pebble; a sink
+	// that fails holds the view back until it takes the batch. The
+	// runner opens them but does not close them: their owner does, after
+	// the runner stopped. Default none.
+	Sinks []Sink
+	// OnSinkWrite, when set, is told of every attempt at a sink (Open or
+	// Write), for metrics.
+	OnSinkWrite func(sink string, took time.Duration, err error)
 }
 
 // Runner keeps one projection's view up to date.
@@ -145,6 +154,8 @@ type Status struct {
 	// Rebuild the progress of a rebuild, when one ran.
 	Generation int            `json:"generation"`
 	Rebuild    *RebuildStatus `json:"rebuild,omitempty"`
+	// Sinks are the external stores the view is copied to.
+	Sinks []SinkStatus `json:"sinks,omitempty"`
 }
 
 // PartitionStatus is how far a view is in one partition.
@@ -167,8 +178,14 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	if cfg.Catalog == nil {
 		cfg.Catalog = schemas.Default()
 	}
-	return &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}, ends: map[position.TP]int64{},
+	r := &Runner{cfg: cfg, status: Status{Name: cfg.Projection.Name, State: "starting", Since: time.Now()}, ends: map[position.TP]int64{},
 		parked: map[string]parkedOwner{}, retries: make(chan chan retryResult, 8)}
+	for _, s := range cfg.Sinks {
+		// Down until opened: a view whose sink was never reached is not
+		// copied anywhere yet.
+		r.status.Sinks = append(r.status.Sinks, SinkStatus{Name: s.Name(), Error: "not opened yet", Since: r.status.Since})
+	}
+	return r
 }
 
 // Applied is the tracker of what the view has applied.
@@ -199,6 +216,7 @@ func (r *Runner) Status() Status {
 		}
 		st.Parked = parkedStatus(r.cfg.DB, r.storage(), owners)
 	}
+	st.Sinks = append([]SinkStatus(nil), r.status.Sinks...)
 	if len(st.Failed) > 0 {
 		st.Failed = make(map[string]string, len(r.status.Failed))
 		for k, v := range r.status.Failed {
@@ -277,6 +295,9 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 	if !r.seedEnds(ctx, cl, topics) {
 		return nil
+	}
+	if ok, err := r.openSinks(ctx, topics); !ok {
+		return err
 	}
 	var pub *publisher
 	if p.Publish && !r.cfg.NoPublish {
@@ -423,6 +444,13 @@ func (r *Runner) run(ctx context.Context) error {
 				return fmt.Errorf("publish view %s: %w", p.Name, err)
 			}
 		}
+		// The sinks take the batch before Pebble does, for the same
+		// reason: a crash in between replays it to them, and their
+		// version guards make the replay harmless.
+		if ok, err := r.writeSinks(ctx, b, changed, next); !ok {
+			b.Close()
+			return err
+		}
 		if err := r.cfg.DB.Commit(b); err != nil {
 			return fmt.Errorf("write view %s: %w", p.Name, err)
 		}
@@ -494,11 +522,17 @@ func (r *Runner) apply(b *pebble.Batch, rows *rowCache, agg string, rec *kgo.Rec
 		return &decodeError{err}
 	}
 	tx := &batchTx{b: b, view: r.storage(), indexes: r.cfg.Projection.Indexes, pending: map[string][]byte{}, state: map[string][]byte{}, changed: changed, trace: trace,
-		cache: rows, vals: map[string]cachedRow{}}
+		cache: rows, vals: map[string]cachedRow{}, touched: map[string]bool{}, bumps: map[string]uint64{}}
 	for _, ev := range evs {
 		if err := r.cfg.Projection.Apply(tx, ev); err != nil {
 			return err
 		}
+		// A row's version counts the events that wrote it, once each
+		// however often an event wrote it.
+		for key := range tx.touched {
+			tx.bumps[key]++
+		}
+		clear(tx.touched)
 	}
 	return tx.flush()
 }
@@ -605,6 +639,8 @@ type batchTx struct {
 	trace   []kgo.RecordHeader   // the trace context the record's changes carry on
 	cache   *rowCache            // rows of the batch, decoded
 	vals    map[string]cachedRow // pending rows, decoded, when cacheable
+	touched map[string]bool      // rows the current event wrote
+	bumps   map[string]uint64    // events of the record that wrote each row
 }
 
 const kindState = 'p'
@@ -682,6 +718,7 @@ func (t *batchTx) Put(key string, row any) error {
 		return fmt.Errorf("view %s row %q: %w", t.view, key, err)
 	}
 	t.pending[key] = v
+	t.touched[key] = true
 	if cv, ok := t.cache.value(row); ok {
 		t.vals[key] = cachedRow{val: cv}
 	} else {
@@ -692,6 +729,7 @@ func (t *batchTx) Put(key string, row any) error {
 
 func (t *batchTx) Delete(key string) error {
 	t.pending[key] = nil
+	t.touched[key] = true
 	t.vals[key] = cachedRow{deleted: true}
 	return nil
 }
@@ -731,6 +769,15 @@ func (t *batchTx) flush() error {
 		}
 		if err != nil {
 			return err
+		}
+		if n := t.bumps[key]; n > 0 {
+			ver, err := rowVersion(t.b, t.view, key)
+			if err != nil {
+				return err
+			}
+			if err := t.b.Set(versionKey(t.view, key), binary.BigEndian.AppendUint64(nil, ver+n), nil); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -60,7 +60,13 @@ type SinkBatch struct {
 	// to apply: the view has every event before it.
 	Offsets map[position.TP]int64
 	// Backfill is true for the batches that copy Pebble's rows into a
-	// sink that was behind (Offsets are then those of the view).
+	// sink that was behind: chunks of rows with no Offsets, then one batch
+	// with the view's Offsets and no rows, so a sink that stored them has
+	// every row. A backfilled row replaces one of an equal version too
+	// (never a higher one): after a rebuild with a changed Apply, the new
+	// generation's rows have the versions of the old ones but may differ.
+	// Rows the view deleted come as deletions (Row nil) when Pebble still
+	// has their version; rows a sink has that the view never had are left.
 	Backfill bool
 }
 

@@ -201,6 +201,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "strata dev: %v\n", err)
 		return exitFailure
 	}
+	sinks, closeSinks, err := newSinks(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata dev: %v\n", err)
+		return exitFailure
+	}
+	defer closeSinks()
+	cfg.Sinks = sinks
 	cluster, addr, err := devbroker.Start(devbroker.Options{DataDir: filepath.Join(c.Data, "kafka"), Port: *kafkaPort})
 	if err != nil {
 		fmt.Fprintf(stderr, "strata dev: %v\n", err)
@@ -250,6 +257,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "strata serve: %v\n", err)
 		return exitFailure
 	}
+	sinks, closeSinks, err := newSinks(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata serve: %v\n", err)
+		return exitFailure
+	}
+	defer closeSinks()
+	cfg.Sinks = sinks
 	cfg.Opts = opts
 	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {

@@ -47,6 +47,7 @@ type Metrics struct {
 	dlqRecords      *prometheus.CounterVec
 	httpRequests    *prometheus.CounterVec
 	httpDuration    *prometheus.HistogramVec
+	sinkDuration    *prometheus.HistogramVec
 	// strata lists Strata's own collectors (the above, and the state read
 	// at a scrape), as registered.
 	strata []prometheus.Collector
@@ -115,10 +116,15 @@ func New() *Metrics {
 			Help:    "Time from a request's arrival to the end of its answer, by route and method; it includes the waits a request asks for (a command's result, ?position=).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 17), // 0.5ms to 33s
 		}, []string{"route", "method"}),
+		sinkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_sink_write_duration_seconds",
+			Help:    "Time of one attempt at writing a batch of a view's changed rows (or opening, or a backfill chunk) to an external sink, failed attempts included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 17), // 0.5ms to 33s
+		}, []string{"view", "sink"}),
 	}
 	m.strata = []prometheus.Collector{
 		m.commands, m.commandDuration, m.stageDuration, m.eventsWritten, m.txnAborts, m.consumerLag,
-		m.snapshotWrites, m.restoreDuration, m.dlqRecords, m.httpRequests, m.httpDuration,
+		m.snapshotWrites, m.restoreDuration, m.dlqRecords, m.httpRequests, m.httpDuration, m.sinkDuration,
 		stateCollector{m},
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -341,6 +347,13 @@ func (a *Aggregate) ForgetLag(partition int32) {
 		delete(a.lag, partition)
 		a.m.consumerLag.DeleteLabelValues(a.names.Group, a.names.Topic, strconv.Itoa(int(partition)))
 	}
+}
+
+// SinkWrite records one attempt at a view's sink (see
+// projections.RunnerConfig.OnSinkWrite); the failures are counted from the
+// projection's status (strata_sink_errors_total).
+func (m *Metrics) SinkWrite(view, sink string, took time.Duration) {
+	m.sinkDuration.WithLabelValues(view, sink).Observe(took.Seconds())
 }
 
 // HTTPRequest counts an answered request. route is the pattern that

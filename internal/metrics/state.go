@@ -25,6 +25,16 @@ type ProjectionState struct {
 	// apply (see projections.Parked).
 	ParkedAggregates, ParkedEvents int
 	Partitions                     []ProjectionPartition
+	Sinks                          []SinkState
+}
+
+// SinkState is how one of a projection's sinks is doing.
+type SinkState struct {
+	Name string
+	// Up is false while the sink fails (the view waits for it).
+	Up bool
+	// Errors counts its failed attempts since the projection started.
+	Errors int64
 }
 
 // ProjectionPartition is how far a projection is in one partition.
@@ -88,6 +98,10 @@ var (
 	descProcPartitions = prometheus.NewDesc("strata_processor_partitions",
 		"Commands partitions of an aggregate type's processor on this node, by state: owned (assigned here), catching_up (assigned, state not yet caught up, commands wait), failed (stopped at an event this build cannot apply).",
 		[]string{"aggregate", "state"}, nil)
+	descSinkUp = prometheus.NewDesc("strata_sink_up",
+		"1 while an external sink of a view (postgres, search, cache) takes its writes; 0 while it fails, and the view waits for it (see /v1/status).", []string{"view", "sink"}, nil)
+	descSinkErrors = prometheus.NewDesc("strata_sink_errors_total",
+		"Failed attempts at an external sink of a view since its projection started; each is retried with backoff.", []string{"view", "sink"}, nil)
 	descBroker = prometheus.NewDesc("strata_broker_reachable",
 		"1 when the last periodic check of the Kafka brokers (a metadata request) succeeded, 0 otherwise.", nil, nil)
 )
@@ -96,7 +110,7 @@ var (
 type stateCollector struct{ m *Metrics }
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descProjApplied, descProjLag, descProjEvents, descProjParked, descProjParkedAggs, descProjFailed, descProjRunning, descProcPartitions, descBroker} {
+	for _, d := range []*prometheus.Desc{descProjApplied, descProjLag, descProjEvents, descProjParked, descProjParkedAggs, descProjFailed, descProjRunning, descSinkUp, descSinkErrors, descProcPartitions, descBroker} {
 		ch <- d
 	}
 }
@@ -119,6 +133,14 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descProjParked, float64(p.ParkedEvents), p.Name)
 			gauge(descProjParkedAggs, float64(p.ParkedAggregates), p.Name)
 			gauge(descProjFailed, float64(p.FailedPartitions), p.Name)
+			for _, s := range p.Sinks {
+				up := 0.0
+				if s.Up {
+					up = 1
+				}
+				gauge(descSinkUp, up, p.Name, s.Name)
+				ch <- prometheus.MustNewConstMetric(descSinkErrors, prometheus.CounterValue, float64(s.Errors), p.Name, s.Name)
+			}
 			for _, pp := range p.Partitions {
 				part := strconv.Itoa(int(pp.Partition))
 				gauge(descProjApplied, float64(pp.Next), p.Name, pp.Topic, part)

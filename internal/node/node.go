@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,12 @@ type Config struct {
 	// metadata for /readyz and strata_broker_reachable. Default 5s.
 	BrokerCheckEvery time.Duration
 
+	// Sinks are the external stores each view (by name) is copied to
+	// (see projections.Sink). The node opens them through its projections
+	// but does not close them: the caller does, after Run returned.
+	// Default none.
+	Sinks map[string][]projections.Sink
+
 	// Faults are the write path's fault-injection hooks, for tests.
 	Faults processor.Faults
 }
@@ -196,6 +203,11 @@ func (c *Config) Validate() error {
 			if err := projections.CheckPublish(c.Catalog, p); err != nil {
 				problems = append(problems, err)
 			}
+		}
+	}
+	for view := range c.Sinks {
+		if !slices.ContainsFunc(c.Projections, func(p projections.Projection) bool { return p.Name == view }) {
+			problems = append(problems, fmt.Errorf("sinks for view %q: there is no such view", view))
 		}
 	}
 	return errors.Join(problems...)
@@ -287,9 +299,14 @@ func Run(ctx context.Context, cfg Config) error {
 	runners := map[string]*projections.Live{}
 	views := map[string]httpapi.View{}
 	for _, p := range cfg.Projections {
+		view := p.Name
 		r, err := projections.NewLive(projections.RunnerConfig{
 			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log, Catalog: cfg.Catalog,
 			Tracer: tracer,
+			Sinks:  cfg.Sinks[p.Name],
+			OnSinkWrite: func(sink string, took time.Duration, _ error) {
+				cfg.Metrics.SinkWrite(view, sink, took)
+			},
 		})
 		if err != nil {
 			return err
@@ -474,6 +491,9 @@ func watchState(m *metrics.Metrics, types []aggregates.Type, procs map[string]*p
 			}
 			for _, p := range st.Parked {
 				ps.ParkedEvents += p.Events
+			}
+			for _, s := range st.Sinks {
+				ps.Sinks = append(ps.Sinks, metrics.SinkState{Name: s.Name, Up: s.Up, Errors: s.Errors})
 			}
 			for _, p := range st.Partitions {
 				ps.Partitions = append(ps.Partitions, metrics.ProjectionPartition{Topic: p.Topic, Partition: p.Partition, Next: p.Applied, Lag: p.Lag})

@@ -145,6 +145,12 @@ func (r *readiness) check() (bool, map[string]string) {
 // it runs (a rebuild beside it does not matter), no partition stopped at
 // an event, and it is at most maxLag offsets behind its topics.
 func projectionReady(st projections.Status, maxLag int64) (bool, string) {
+	for _, s := range st.Sinks {
+		if !s.Up {
+			// The view waits for its sink: it falls behind while it is down.
+			return false, fmt.Sprintf("sink %s is down since %s: %s (the view waits for it, retrying with backoff)", s.Name, s.Since.UTC().Format(time.RFC3339), s.Error)
+		}
+	}
 	switch {
 	case st.State != "running" && st.State != "running, rebuilding":
 		why := st.State

@@ -25,6 +25,8 @@ func TestProjectionReady(t *testing.T) {
 		{"rebuilding beside", projections.Status{State: "running, rebuilding"}, 100, true, "ok"},
 		{"starting", projections.Status{State: "starting"}, 100, false, "starting (reading its topics' end offsets; see the broker check)"},
 		{"failed", projections.Status{State: "failed", Error: "projection accounts: boom"}, 100, false, "failed: projection accounts: boom"},
+		{"a sink down", projections.Status{State: "running", Sinks: []projections.SinkStatus{{Name: "postgres", Up: true}, {Name: "search", Error: "sink search: connection refused"}}}, 100, false, "sink search is down since"},
+		{"sinks up", projections.Status{State: "running", Sinks: []projections.SinkStatus{{Name: "postgres", Up: true}}}, 100, true, "ok"},
 		{"a partition stopped", projections.Status{State: "running", Failed: map[string]string{"t/0": "x"}}, 100, false, "1 partition(s) stopped at an event (see /v1/status)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
