@@ -80,6 +80,9 @@ type Config struct {
 	// spans, but a trace context arriving with a command still reaches
 	// its events, result and published view rows.
 	Tracing tracing.Config `yaml:"tracing"`
+	// Sinks keep copies of views in PostgreSQL, a search index and a
+	// Redis cache (sinks.go). Default none.
+	Sinks Sinks `yaml:"sinks"`
 }
 
 // SchemaRegistry configures a Confluent-compatible schema registry.
@@ -143,6 +146,10 @@ func Defaults() Config {
 		Log:               Log{Level: "info", Format: "text"},
 		SchemaRegistry:    SchemaRegistry{WireFormat: "single-object"},
 		Tracing:           tracing.Config{Exporter: tracing.ExporterNone, SampleRatio: 1},
+		Sinks: Sinks{
+			Search: Search{Timeout: 10 * time.Second},
+			Cache:  Cache{TTL: time.Hour, Timeout: 2 * time.Second},
+		},
 	}
 }
 
@@ -250,6 +257,7 @@ func (c *Config) Validate() error {
 		bad("schema_registry.url (--schema-registry): %q, want an http:// or https:// URL", u)
 	}
 	problems = append(problems, c.Tracing.Problems()...)
+	problems = append(problems, c.Sinks.problems()...)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: cert_file and key_file (--tls-cert, --tls-key) go together")
 	}
