@@ -5,34 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/strata-es/strata/internal/position"
+	"github.com/strata-es/strata/internal/sinks/sinktest"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/orders"
 	"github.com/strata-es/strata/schemas"
 )
 
 // server returns the address of the real Elasticsearch/OpenSearch node
-// the tests use (STRATA_TEST_SEARCH), skipping without one unless CI is
-// set.
+// the tests use.
 func server(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("STRATA_TEST_SEARCH")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("STRATA_TEST_SEARCH is not set and CI is: start the servers with compose/sinks-up.sh")
-		}
-		t.Skip("STRATA_TEST_SEARCH is not set: start an OpenSearch/Elasticsearch node with compose/sinks-up.sh and export its http://host:port")
-	}
-	return strings.TrimRight(u, "/")
+	return strings.TrimRight(sinktest.Server(t, "STRATA_TEST_SEARCH"), "/")
 }
 
 // ordersView is the orders view under a namespace of the test's own.
@@ -245,63 +234,12 @@ func TestQueryPagesNewestFirst(t *testing.T) {
 	}
 }
 
-// proxy forwards a local port to addr until stopped, standing for a
-// server that goes away and comes back.
-type proxy struct {
-	addr  string
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startProxy(t *testing.T, target, listen string) *proxy {
-	t.Helper()
-	if listen == "" {
-		listen = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{addr: ln.Addr().String(), ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proxy) stop() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 func TestNodeDownFailsFastThenRecovers(t *testing.T) {
 	base := server(t)
 	target := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
-	p := startProxy(t, target, "")
+	p := sinktest.StartProxy(t, target)
 	s, _ := openSink(t, base) // created through the real address
-	c, err := NewClient(Config{URLs: []string{"http://" + p.addr}, Timeout: 2 * time.Second})
+	c, err := NewClient(Config{URLs: []string{"http://" + p.Addr}, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,13 +251,13 @@ func TestNodeDownFailsFastThenRecovers(t *testing.T) {
 	if err := s.Write(ctx, row(1, "pending")); err != nil {
 		t.Fatal(err)
 	}
-	p.stop()
+	p.Stop()
 	start := time.Now()
 	err = s.Write(ctx, row(2, "confirmed"))
 	if !errors.Is(err, ErrUnavailable) || time.Since(start) > 3*time.Second {
 		t.Fatalf("Write with the node down = %v after %s, want ErrUnavailable within the timeout", err, time.Since(start))
 	}
-	startProxy(t, target, p.addr)
+	p.Start(t)
 	if err := s.Write(ctx, row(2, "confirmed")); err != nil {
 		t.Fatalf("Write once the node is back: %v", err)
 	}

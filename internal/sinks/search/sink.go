@@ -37,6 +37,8 @@ type Sink struct {
 // New returns a sink writing through c. Several sinks may share c.
 func New(c *Client) *Sink { return &Sink{c: c} }
 
+var _ projections.Sink = (*Sink)(nil)
+
 // Name is "search".
 func (s *Sink) Name() string { return "search" }
 
