@@ -107,8 +107,8 @@ return 1
 // DefaultTTL is how long an entry lives by default: the seed's hour.
 const DefaultTTL = time.Hour
 
-// Sink keeps one view's rows under <prefix>:<key>. Open binds it to the
-// view; it is then safe for concurrent use.
+// Sink keeps one view's rows under <prefix>:<key>. It is safe for
+// concurrent use.
 type Sink struct {
 	rdb     *redis.Client
 	prefix  string
@@ -117,14 +117,17 @@ type Sink struct {
 	offsets string
 }
 
-// New returns a sink writing through rdb under prefix (the view's name
-// when empty; orders use "order", the seed's order:<id>), with entries
-// living ttl (DefaultTTL when 0). Several sinks may share rdb.
-func New(rdb *redis.Client, prefix string, ttl time.Duration) *Sink {
+// New returns the sink of view v writing through rdb (several sinks may
+// share it) under prefix (the view's name when empty; orders use "order",
+// the seed's order:<id>), with entries living ttl (DefaultTTL when 0).
+func New(rdb *redis.Client, v projections.SinkView, prefix string, ttl time.Duration) *Sink {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Sink{rdb: rdb, prefix: prefix, ttl: ttl}
+	if prefix == "" {
+		prefix = v.Name
+	}
+	return &Sink{rdb: rdb, prefix: prefix, ttl: ttl, view: v.Name, offsets: "strata-offsets:" + v.Namespace + ":" + v.Name}
 }
 
 var _ projections.Sink = (*Sink)(nil)
@@ -143,11 +146,9 @@ func (s *Sink) TTL() time.Duration { return s.ttl }
 // them (a flushed or new Redis) reports none, and the runner's backfill
 // then refreshes only the entries the cache holds.
 func (s *Sink) Open(ctx context.Context, v projections.SinkView) (map[position.TP]int64, error) {
-	s.view = v.Name
-	if s.prefix == "" {
-		s.prefix = v.Name
+	if v.Name != s.view {
+		return nil, fmt.Errorf("cache: the sink of view %s opened for view %s", s.view, v.Name)
 	}
-	s.offsets = "strata-offsets:" + v.Namespace + ":" + v.Name
 	if err := casScript.Load(ctx, s.rdb).Err(); err != nil {
 		return nil, fmt.Errorf("cache: view %s: loading the script: %w", v.Name, err)
 	}

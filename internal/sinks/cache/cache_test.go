@@ -23,8 +23,8 @@ func openSink(t *testing.T, rawURL string, ttl time.Duration) (*Sink, projection
 		t.Fatal(err)
 	}
 	ns := fmt.Sprintf("test%d", time.Now().UnixNano())
-	s := New(rdb, ns+":order", ttl)
 	v := projections.SinkView{Name: "orders", Namespace: ns}
+	s := New(rdb, v, ns+":order", ttl)
 	if off, err := s.Open(context.Background(), v); err != nil || off != nil {
 		t.Fatalf("Open = %v, %v; want no offsets", off, err)
 	}
@@ -82,7 +82,7 @@ func TestVersionGuardTTLAndOffsets(t *testing.T) {
 	if e, _ := get(t, s, "o1"); e.Version != 3 || !strings.Contains(string(e.Row), "shipped") {
 		t.Fatalf("o1 = %s v%d, want shipped v3", e.Row, e.Version)
 	}
-	off, err := New(s.rdb, s.prefix, 0).Open(ctx, v)
+	off, err := New(s.rdb, v, s.prefix, 0).Open(ctx, v)
 	if err != nil || off[tp] != 7 || len(off) != 1 {
 		t.Fatalf("Open after a write = %v, %v", off, err)
 	}

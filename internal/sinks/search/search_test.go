@@ -45,7 +45,10 @@ func openSink(t *testing.T, urls ...string) (*Sink, projections.SinkView) {
 		t.Fatal(err)
 	}
 	v := ordersView(t)
-	s := New(c)
+	s, err := New(c, v)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if off, err := s.Open(context.Background(), v); err != nil || off != nil {
 		t.Fatalf("Open = %v, %v; want no offsets", off, err)
 	}
@@ -144,7 +147,7 @@ func TestVersionGuardAndReplays(t *testing.T) {
 	}
 
 	// The offsets are what a new Open finds.
-	s2 := New(s.c)
+	s2, _ := New(s.c, v)
 	off, err := s2.Open(ctx, v)
 	if err != nil || off[tp] != 10 || len(off) != 1 {
 		t.Fatalf("Open after writes = %v, %v; want {%v: 10}", off, err, tp)
@@ -291,7 +294,7 @@ func TestClientConfigErrors(t *testing.T) {
 		}
 	}
 	c, _ := NewClient(Config{URLs: []string{"http://127.0.0.1:9"}})
-	if _, err := New(c).Open(context.Background(), projections.SinkView{Name: "x", Namespace: "y"}); err == nil || !strings.Contains(err.Error(), "no Avro schema") {
+	if _, err := New(c, projections.SinkView{Name: "x", Namespace: "y"}); err == nil || !strings.Contains(err.Error(), "no Avro schema") {
 		t.Errorf("Open without a schema = %v", err)
 	}
 }

@@ -21,33 +21,25 @@ import (
 // getting faster.
 const maxBulkBytes = 5 << 20
 
-// Sink keeps one view in its index <namespace>-<view>. Open binds it to
-// the view; it is then safe for concurrent use (the projection writes
-// while HTTP requests read).
+// Sink keeps one view in its index <namespace>-<view>. It is safe for
+// concurrent use (the projection writes while HTTP requests read).
 type Sink struct {
 	c       *Client
 	index   string // <namespace>-<view>
 	offsets string // <namespace>-strata-offsets
 	view    string
+	// mappings are the index's, from the view's schema.
+	mappings map[string]any
 	// indexes are the view's indexes a query can be served for: those
 	// with Field and SortField set, mapped and sortable.
 	indexes map[string]projections.Index
 }
 
-// New returns a sink writing through c. Several sinks may share c.
-func New(c *Client) *Sink { return &Sink{c: c} }
-
-var _ projections.Sink = (*Sink)(nil)
-
-// Name is "search".
-func (s *Sink) Name() string { return "search" }
-
-// Open creates the view's index with its mappings (or adds new fields'
-// mappings to an existing one: a field's type cannot change in place, and
-// an index whose mapping disagrees fails with the store's reason, to be
-// deleted so the runner backfills it) and the offsets index, and returns
-// the offsets stored for the view.
-func (s *Sink) Open(ctx context.Context, v projections.SinkView) (map[position.TP]int64, error) {
+// New returns the sink of view v writing through c (several sinks may
+// share c). It checks, without connecting, that the view has a schema the
+// index can be mapped from and that its declared indexes (Field and
+// SortField) are on fields a term query and a sort can use.
+func New(c *Client, v projections.SinkView) (*Sink, error) {
 	if v.Schema == nil {
 		return nil, fmt.Errorf("search: view %s has no Avro schema (schemas/views/%s.v1.avsc): the index mapping is made from it", v.Name, v.Name)
 	}
@@ -55,11 +47,12 @@ func (s *Sink) Open(ctx context.Context, v projections.SinkView) (map[position.T
 	if err != nil {
 		return nil, fmt.Errorf("search: view %s: %w", v.Name, err)
 	}
-	s.view = v.Name
-	s.index = strings.ToLower(v.Namespace + "-" + v.Name)
-	s.offsets = strings.ToLower(v.Namespace + "-strata-offsets")
+	s := &Sink{
+		c: c, view: v.Name, mappings: m, indexes: map[string]projections.Index{},
+		index:   strings.ToLower(v.Namespace + "-" + v.Name),
+		offsets: strings.ToLower(v.Namespace + "-strata-offsets"),
+	}
 	props := m["properties"].(map[string]any)
-	s.indexes = map[string]projections.Index{}
 	for _, ix := range v.Indexes {
 		if ix.Field == "" || ix.SortField == "" {
 			continue
@@ -73,7 +66,27 @@ func (s *Sink) Open(ctx context.Context, v projections.SinkView) (map[position.T
 		}
 		s.indexes[ix.Name] = ix
 	}
-	if err := s.ensureIndex(ctx, s.index, map[string]any{"mappings": m}); err != nil {
+	return s, nil
+}
+
+var _ projections.Sink = (*Sink)(nil)
+
+// Name is "search".
+func (s *Sink) Name() string { return "search" }
+
+// Index is the name of the view's index.
+func (s *Sink) Index() string { return s.index }
+
+// Open creates the view's index with its mappings (or adds new fields'
+// mappings to an existing one: a field's type cannot change in place, and
+// an index whose mapping disagrees fails with the store's reason, to be
+// deleted so the runner backfills it) and the offsets index, and returns
+// the offsets stored for the view. v is the view New was given.
+func (s *Sink) Open(ctx context.Context, v projections.SinkView) (map[position.TP]int64, error) {
+	if v.Name != s.view {
+		return nil, fmt.Errorf("search: the sink of view %s opened for view %s", s.view, v.Name)
+	}
+	if err := s.ensureIndex(ctx, s.index, map[string]any{"mappings": s.mappings}); err != nil {
 		return nil, err
 	}
 	offsetsIndex := map[string]any{
