@@ -148,7 +148,7 @@ func Defaults() Config {
 		Tracing:           tracing.Config{Exporter: tracing.ExporterNone, SampleRatio: 1},
 		Sinks: Sinks{
 			Search: Search{Timeout: 10 * time.Second},
-			Cache:  Cache{TTL: time.Hour, Timeout: 2 * time.Second},
+			Cache:  Cache{TTL: time.Hour, Timeout: 2 * time.Second, Prefixes: map[string]string{"orders": "order"}},
 		},
 	}
 }

@@ -30,7 +30,7 @@ type Postgres struct {
 	URLFile string `yaml:"url_file"`
 	URLEnv  string `yaml:"url_env"`
 	// Views copied to tables. Default none.
-	Views []string `yaml:"views"`
+	Views []string `yaml:"views,omitempty"`
 }
 
 // Search keeps views in an Elasticsearch 8 or OpenSearch 2 index
@@ -38,7 +38,7 @@ type Postgres struct {
 type Search struct {
 	// URLs of the cluster's nodes (http:// or https://), used round-robin;
 	// a node that does not answer is skipped for the next.
-	URLs []string `yaml:"urls"`
+	URLs []string `yaml:"urls,omitempty"`
 	// Username with PasswordFile or PasswordEnv: HTTP basic auth.
 	// Default none.
 	Username     string `yaml:"username"`
@@ -51,7 +51,7 @@ type Search struct {
 	// fits; a node that hangs fails the batch, which is retried.
 	Timeout time.Duration `yaml:"timeout"`
 	// Views copied to the index. Default none.
-	Views []string `yaml:"views"`
+	Views []string `yaml:"views,omitempty"`
 }
 
 // Cache keeps views' rows in Redis under <prefix>:<key>, refreshed by the
@@ -70,14 +70,20 @@ type Cache struct {
 	// Timeout bounds each command. Default 2s.
 	Timeout time.Duration `yaml:"timeout"`
 	// Views cached. Default none.
-	Views []string `yaml:"views"`
-	// Prefixes are the key prefixes per view; default the view's name.
-	// orders: order gives the seed's order:<id>.
+	Views []string `yaml:"views,omitempty"`
+	// Prefixes are the key prefixes per view; default the view's name,
+	// but orders: order, the seed's order:<id>.
 	Prefixes map[string]string `yaml:"prefixes"`
 }
 
 // setDefaults fills what the YAML left out.
 func (s *Sinks) setDefaults() {
+	// Empty lists as none, so that a config reads back as it was written.
+	for _, l := range []*[]string{&s.Postgres.Views, &s.Search.Views, &s.Search.URLs, &s.Cache.Views} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
 	if s.Search.Timeout == 0 {
 		s.Search.Timeout = 10 * time.Second
 	}
@@ -134,9 +140,6 @@ func (s *Sinks) problems() []error {
 			bad("sinks.cache.timeout: %s, want more than 0", c.Timeout)
 		}
 		for v, p := range c.Prefixes {
-			if !slices.Contains(c.Views, v) {
-				bad("sinks.cache.prefixes: view %q is not in sinks.cache.views", v)
-			}
 			if p == "" || strings.ContainsAny(p, " \t\r\n") {
 				bad("sinks.cache.prefixes.%s: %q, want a non-empty prefix without spaces", v, p)
 			}

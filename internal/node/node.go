@@ -27,6 +27,8 @@ import (
 	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
+	"github.com/strata-es/strata/internal/sinks/cache"
+	"github.com/strata-es/strata/internal/sinks/search"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/projections"
@@ -68,6 +70,12 @@ type Config struct {
 	Types       []aggregates.Type
 	Projections []projections.Projection
 	Catalog     *schemas.Catalog
+	// Sinks returns the sinks that keep copies of a view (cmd/strata
+	// builds them from the config's sinks section); nil or none: Pebble
+	// only. A view with a search or cache sink (*search.Sink,
+	// *cache.Sink) also serves reads from it (see httpapi.View). The node
+	// closes them when it stops.
+	Sinks func(v projections.SinkView) ([]projections.Sink, error)
 
 	// OnReady, if set, is called once the API serves, with its URL.
 	OnReady func(url string)
@@ -299,7 +307,27 @@ func Run(ctx context.Context, cfg Config) error {
 		for _, ix := range p.Indexes {
 			indexes = append(indexes, ix.Name)
 		}
-		views[p.Name] = httpapi.View{Name: p.Name, Live: r, Indexes: indexes, Aggregates: p.Aggregates}
+		hv := httpapi.View{Name: p.Name, Live: r, Indexes: indexes, Aggregates: p.Aggregates}
+		if cfg.Sinks != nil {
+			sv := projections.SinkView{Name: p.Name, Namespace: cfg.Namespace, Indexes: p.Indexes}
+			if sub, ok := cfg.Catalog.Subject("views/" + p.Name); ok {
+				sv.Schema = sub.Latest().Schema
+			}
+			sinks, err := cfg.Sinks(sv)
+			if err != nil {
+				return fmt.Errorf("view %s: sinks: %w", p.Name, err)
+			}
+			for _, sk := range sinks {
+				defer sk.Close()
+				switch sk := sk.(type) {
+				case *search.Sink:
+					hv.Search = sk
+				case *cache.Sink:
+					hv.Cache = sk
+				}
+			}
+		}
+		views[p.Name] = hv
 	}
 
 	broker := &brokerCheck{cl: admCl, every: cfg.BrokerCheckEvery, log: log}
