@@ -8,8 +8,10 @@ import (
 
 // keyField holds each document's row key. Sorting on _id is refused by
 // Elasticsearch 8, so the tiebreaker of a sorted query needs a field of
-// its own; it is excluded from _source so that a document reads back as
-// exactly the row.
+// its own. It is written first in the document and cut off when reading,
+// so that a document reads back as exactly the row's JSON (a _source
+// exclude would do it too, but the store then rewrites the rest, and
+// OpenSearch does not keep the fields' order).
 const keyField = "strata_key"
 
 // dateFormat reads both forms a view row's JSON may give a time in: the
@@ -49,7 +51,6 @@ func mapping(schema avro.Schema) (map[string]any, error) {
 	}
 	return map[string]any{
 		"dynamic":    false,
-		"_source":    map[string]any{"excludes": []string{keyField}},
 		"properties": props,
 	}, nil
 }

@@ -102,9 +102,27 @@ func TestMappingFromTheViewSchema(t *testing.T) {
 	if items["qty"].(map[string]any)["type"] != "integer" || items["sku"].(map[string]any)["type"] != "keyword" {
 		t.Errorf("items mapped to %v", items)
 	}
+	if got := string(withoutKey(`k"1`, mustWithKey(t, `k"1`, `{"b":1,"a":2}`))); got != `{"b":1,"a":2}` {
+		t.Errorf("withKey then withoutKey = %s", got)
+	}
+	if got := string(withoutKey("k", mustWithKey(t, "k", `{}`))); got != `{}` {
+		t.Errorf("withKey then withoutKey of {} = %s", got)
+	}
+	if got := string(withoutKey("k", json.RawMessage(`{"a":1,"strata_key":"k"}`))); got != `{"a":1}` {
+		t.Errorf("withoutKey of a rewritten document = %s", got)
+	}
 	if m["dynamic"] != false {
 		t.Errorf("dynamic = %v, want false", m["dynamic"])
 	}
+}
+
+func mustWithKey(t *testing.T, key, row string) json.RawMessage {
+	t.Helper()
+	doc, err := withKey(key, json.RawMessage(row))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
 }
 
 func TestVersionGuardAndReplays(t *testing.T) {

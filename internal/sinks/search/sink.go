@@ -233,6 +233,28 @@ func withKey(key string, row json.RawMessage) ([]byte, error) {
 	return append(out, rest...), nil
 }
 
+// withoutKey undoes withKey on a document's _source, which the store
+// returns as it was written. Should it not start as written, the key field
+// is removed by decoding the document (the row then has its fields in
+// name order).
+func withoutKey(key string, src json.RawMessage) json.RawMessage {
+	k, _ := json.Marshal(key)
+	prefix := append([]byte(`{"`+keyField+`":`), k...)
+	if rest, ok := bytes.CutPrefix(src, prefix); ok {
+		if rest, ok := bytes.CutPrefix(rest, []byte(",")); ok {
+			return append([]byte{'{'}, rest...)
+		}
+		return append([]byte{'{'}, rest...) // "}": an empty row
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(src, &m) != nil {
+		return src
+	}
+	delete(m, keyField)
+	out, _ := json.Marshal(m)
+	return out
+}
+
 func (s *Sink) bulk(ctx context.Context, body []byte) error {
 	status, resp, err := s.c.do(ctx, http.MethodPost, "/_bulk", body, true)
 	if err != nil {
@@ -340,7 +362,7 @@ func (s *Sink) Get(ctx context.Context, key string) (row json.RawMessage, versio
 	if !doc.Found {
 		return nil, 0, false, nil
 	}
-	return doc.Source, doc.Version, true, nil
+	return withoutKey(key, doc.Source), doc.Version, true, nil
 }
 
 // Serves says whether the index of the view named index can be queried
@@ -419,7 +441,7 @@ func (s *Sink) Query(ctx context.Context, q projections.Query) ([]projections.Ro
 	}
 	rows := make([]projections.Row, 0, len(out.Hits.Hits))
 	for _, h := range out.Hits.Hits {
-		rows = append(rows, projections.Row{Key: h.ID, Data: h.Source})
+		rows = append(rows, projections.Row{Key: h.ID, Data: withoutKey(h.ID, h.Source)})
 	}
 	next := ""
 	if n := len(out.Hits.Hits); n == q.Limit && n > 0 {
