@@ -18,6 +18,18 @@ import (
 type Index struct {
 	Name string
 	Of   func(row json.RawMessage) ([]IndexEntry, error)
+	// Field and SortField, when set, say that the index is that simple:
+	// its value is the row's JSON field Field, its order that of
+	// SortField. A sink that indexes rows itself (a search index) can then
+	// serve the index's queries. Empty: only Pebble serves them.
+	Field, SortField string
+}
+
+// On returns ix declared as the row's field with rows ordered by sort
+// (see Index.Field).
+func (ix Index) On(field, sort string) Index {
+	ix.Field, ix.SortField = field, sort
+	return ix
 }
 
 // IndexEntry is one entry of a row in an index.

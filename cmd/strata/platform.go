@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +23,9 @@ import (
 	"github.com/strata-es/strata/internal/node"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/registry"
+	"github.com/strata-es/strata/internal/sinks/cache"
+	"github.com/strata-es/strata/internal/sinks/postgres"
+	"github.com/strata-es/strata/internal/sinks/search"
 	"github.com/strata-es/strata/projections"
 	"github.com/strata-es/strata/projections/accounts"
 	"github.com/strata-es/strata/projections/customers"
@@ -149,6 +153,17 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 			log.Warn("the auth token file holds no tokens: the HTTP API requires none", "file", c.AuthTokenFile)
 		}
 	}
+	var viewNames []string
+	for _, p := range builtinProjections {
+		viewNames = append(viewNames, p.Name)
+	}
+	if err := c.Sinks.CheckViews(viewNames); err != nil {
+		return c, node.Config{}, err
+	}
+	sinks, err := viewSinks(c.Sinks)
+	if err != nil {
+		return c, node.Config{}, err
+	}
 	maxLag := c.ProjectionMaxLag
 	if maxLag == 0 {
 		maxLag = -1 // no bound
@@ -158,7 +173,7 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 		DataDir: c.Data, HTTPAddr: c.HTTP, Tokens: tokens, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
 		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax, Tracing: c.Tracing,
 		MetricsAccess: httpapi.MetricsAccess(c.Metrics), ProjectionMaxLag: maxLag,
-		Types: builtinTypes, Projections: builtinProjections,
+		Types: builtinTypes, Projections: builtinProjections, Sinks: sinks,
 	}, nil
 }
 
@@ -201,13 +216,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "strata dev: %v\n", err)
 		return exitFailure
 	}
-	sinks, closeSinks, err := newSinks(c)
-	if err != nil {
-		fmt.Fprintf(stderr, "strata dev: %v\n", err)
-		return exitFailure
-	}
-	defer closeSinks()
-	cfg.Sinks = sinks
 	cluster, addr, err := devbroker.Start(devbroker.Options{DataDir: filepath.Join(c.Data, "kafka"), Port: *kafkaPort})
 	if err != nil {
 		fmt.Fprintf(stderr, "strata dev: %v\n", err)
@@ -257,13 +265,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "strata serve: %v\n", err)
 		return exitFailure
 	}
-	sinks, closeSinks, err := newSinks(c)
-	if err != nil {
-		fmt.Fprintf(stderr, "strata serve: %v\n", err)
-		return exitFailure
-	}
-	defer closeSinks()
-	cfg.Sinks = sinks
 	cfg.Opts = opts
 	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {
@@ -313,4 +314,64 @@ func crashFaults(spec string) (processor.Faults, error) {
 		return f, fmt.Errorf("STRATA_CRASH_AT=%q: point must be before-flush, before-commit or after-commit", spec)
 	}
 	return f, nil
+}
+
+// viewSinks builds the node's sinks from the config's sinks section: for
+// each view, the PostgreSQL tables, the search index and the cache it is
+// configured with, in that order. Secrets are read once, here, and never
+// logged.
+func viewSinks(c config.Sinks) (func(projections.SinkView) ([]projections.Sink, error), error) {
+	if len(c.Postgres.Views) == 0 && len(c.Search.Views) == 0 && len(c.Cache.Views) == 0 {
+		return nil, nil
+	}
+	var pgURL string
+	if len(c.Postgres.Views) > 0 {
+		var err error
+		if pgURL, err = c.Postgres.ConnURL(); err != nil {
+			return nil, err
+		}
+	}
+	var sc *search.Client
+	if len(c.Search.Views) > 0 {
+		pw, err := c.Search.Password()
+		if err != nil {
+			return nil, err
+		}
+		if sc, err = search.NewClient(search.Config{URLs: c.Search.URLs, Username: c.Search.Username, Password: pw, CAFile: c.Search.CAFile, Timeout: c.Search.Timeout}); err != nil {
+			return nil, err
+		}
+	}
+	cachePW, err := c.Cache.Password()
+	if err != nil {
+		return nil, err
+	}
+	return func(v projections.SinkView) ([]projections.Sink, error) {
+		var out []projections.Sink
+		if slices.Contains(c.Postgres.Views, v.Name) {
+			// One per view: a PostgreSQL sink keeps the view it opened.
+			s, err := postgres.New(postgres.Config{URL: pgURL, Schema: c.Postgres.Schema})
+			if err != nil {
+				return nil, fmt.Errorf("sinks.postgres: %w", err)
+			}
+			out = append(out, s)
+		}
+		if slices.Contains(c.Search.Views, v.Name) {
+			s, err := search.New(sc, v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		// The cache last: a row reaches it once the other stores have it,
+		// so a read that misses it and fills it from the index finds the
+		// row's newest version there.
+		if slices.Contains(c.Cache.Views, v.Name) {
+			rdb, err := cache.NewClient(cache.Config{URL: c.Cache.URL, Password: cachePW, CAFile: c.Cache.CAFile, Timeout: c.Cache.Timeout})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cache.New(rdb, v, c.Cache.Prefix(v.Name), c.Cache.TTL))
+		}
+		return out, nil
+	}, nil
 }

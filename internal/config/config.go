@@ -80,47 +80,9 @@ type Config struct {
 	// spans, but a trace context arriving with a command still reaches
 	// its events, result and published view rows.
 	Tracing tracing.Config `yaml:"tracing"`
-	// Sinks copy views to external stores (see README "Sinks").
+	// Sinks keep copies of views in PostgreSQL, a search index and a
+	// Redis cache (sinks.go). Default none.
 	Sinks Sinks `yaml:"sinks"`
-}
-
-// Sinks configures the external stores views are copied to.
-type Sinks struct {
-	Postgres *PostgresSink `yaml:"postgres"`
-}
-
-// PostgresSink keeps views as PostgreSQL tables. The connection string
-// (postgres://user:password@host:port/db?sslmode=verify-full&sslrootcert=ca.pem)
-// comes from exactly one of URL, URLFile (its first line) or URLEnv, so the
-// password need not be in the config file; it is never logged.
-type PostgresSink struct {
-	URL     string `yaml:"url"`
-	URLFile string `yaml:"url_file"`
-	URLEnv  string `yaml:"url_env"`
-	// Schema the tables are created in. Default "public".
-	Schema string `yaml:"schema"`
-	// Views copied there, by name. Required.
-	Views []string `yaml:"views"`
-}
-
-// ConnString reads the connection string from where the config says.
-func (p PostgresSink) ConnString() (string, error) {
-	switch {
-	case p.URLFile != "":
-		b, err := os.ReadFile(p.URLFile)
-		if err != nil {
-			return "", fmt.Errorf("sinks.postgres.url_file: %w", err)
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		return strings.TrimSpace(line), nil
-	case p.URLEnv != "":
-		v, ok := os.LookupEnv(p.URLEnv)
-		if !ok || v == "" {
-			return "", fmt.Errorf("sinks.postgres.url_env: environment variable %s is not set", p.URLEnv)
-		}
-		return v, nil
-	}
-	return p.URL, nil
 }
 
 // SchemaRegistry configures a Confluent-compatible schema registry.
@@ -184,6 +146,10 @@ func Defaults() Config {
 		Log:               Log{Level: "info", Format: "text"},
 		SchemaRegistry:    SchemaRegistry{WireFormat: "single-object"},
 		Tracing:           tracing.Config{Exporter: tracing.ExporterNone, SampleRatio: 1},
+		Sinks: Sinks{
+			Search: Search{Timeout: 10 * time.Second},
+			Cache:  Cache{TTL: time.Hour, Timeout: 2 * time.Second, Prefixes: map[string]string{"orders": "order"}},
+		},
 	}
 }
 
@@ -291,20 +257,7 @@ func (c *Config) Validate() error {
 		bad("schema_registry.url (--schema-registry): %q, want an http:// or https:// URL", u)
 	}
 	problems = append(problems, c.Tracing.Problems()...)
-	if pg := c.Sinks.Postgres; pg != nil {
-		n := 0
-		for _, s := range []string{pg.URL, pg.URLFile, pg.URLEnv} {
-			if s != "" {
-				n++
-			}
-		}
-		if n != 1 {
-			bad("sinks.postgres: set exactly one of url, url_file, url_env")
-		}
-		if len(pg.Views) == 0 {
-			bad("sinks.postgres.views: name the views to copy (e.g. [orders, accounts])")
-		}
-	}
+	problems = append(problems, c.Sinks.problems()...)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: cert_file and key_file (--tls-cert, --tls-key) go together")
 	}

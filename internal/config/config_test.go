@@ -364,34 +364,33 @@ func FuzzParse(f *testing.F) {
 }
 
 // TestPostgresSink: the connection string comes from exactly one of url,
-// url_file, url_env; views are required; a missing variable is named.
+// url_file, url_env; a missing variable is named.
 func TestPostgresSink(t *testing.T) {
-	c, err := Parse("c.yaml", []byte("sinks:\n  postgres: {url_env: STRATA_TEST_PG_URL_X, views: [orders, accounts]}\n"))
+	c, err := Parse("c.yaml", []byte("sinks:\n  postgres: {url_env: STRATA_TEST_PG_URL_X, schema: views, views: [orders, accounts]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if pg := c.Sinks.Postgres; pg == nil || len(pg.Views) != 2 {
+	if pg := c.Sinks.Postgres; len(pg.Views) != 2 || pg.Schema != "views" {
 		t.Fatalf("sinks.postgres: %+v", c.Sinks.Postgres)
 	}
-	if _, err := c.Sinks.Postgres.ConnString(); err == nil || !strings.Contains(err.Error(), "STRATA_TEST_PG_URL_X") {
+	if _, err := c.Sinks.Postgres.ConnURL(); err == nil || !strings.Contains(err.Error(), "STRATA_TEST_PG_URL_X") {
 		t.Errorf("unset variable: %v", err)
 	}
 	t.Setenv("STRATA_TEST_PG_URL_X", "postgres://u:p@h/db")
-	if u, err := c.Sinks.Postgres.ConnString(); err != nil || u != "postgres://u:p@h/db" {
+	if u, err := c.Sinks.Postgres.ConnURL(); err != nil || u != "postgres://u:p@h/db" {
 		t.Errorf("from the environment: %q %v", u, err)
 	}
 	f := filepath.Join(t.TempDir(), "url")
 	os.WriteFile(f, []byte("postgres://file@h/db\n"), 0o600)
-	c.Sinks.Postgres = &PostgresSink{URLFile: f, Views: []string{"orders"}}
-	if u, err := c.Sinks.Postgres.ConnString(); err != nil || u != "postgres://file@h/db" {
+	c.Sinks.Postgres = Postgres{URLFile: f, Views: []string{"orders"}}
+	if u, err := c.Sinks.Postgres.ConnURL(); err != nil || u != "postgres://file@h/db" {
 		t.Errorf("from a file: %q %v", u, err)
 	}
-	c.Sinks.Postgres = &PostgresSink{URL: "postgres://h/db", URLEnv: "X"}
-	err = c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "exactly one of url, url_file, url_env") || !strings.Contains(err.Error(), "sinks.postgres.views") {
-		t.Errorf("two URLs and no views: %v", err)
+	c.Sinks.Postgres = Postgres{URL: "postgres://h/db", URLEnv: "X", Views: []string{"orders"}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "exactly one of url, url_file, url_env") {
+		t.Errorf("two URLs: %v", err)
 	}
 }

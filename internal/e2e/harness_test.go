@@ -133,14 +133,15 @@ type nodeOpts struct {
 	catalog           *schemas.Catalog // nil: the built-in one
 	snapshotEvery     int
 	dedupeWindow      time.Duration
-	projections       []projections.Projection // nil: the built-in views
-	tokens            *httpapi.Tokens          // nil: no authentication
-	readHeaderTimeout time.Duration            // 0: the node's default
-	tracerProvider    trace.TracerProvider     // nil: tracing off
-	log               *slog.Logger             // nil: testLogger()
-	projectionMaxLag  int64                    // 0: the node's default
-	brokerCheckEvery  time.Duration            // 0: the node's default
-	metricsAccess     httpapi.MetricsAccess    // "": the node's default
+	projections       []projections.Projection                               // nil: the built-in views
+	tokens            *httpapi.Tokens                                        // nil: no authentication
+	readHeaderTimeout time.Duration                                          // 0: the node's default
+	tracerProvider    trace.TracerProvider                                   // nil: tracing off
+	log               *slog.Logger                                           // nil: testLogger()
+	projectionMaxLag  int64                                                  // 0: the node's default
+	brokerCheckEvery  time.Duration                                          // 0: the node's default
+	metricsAccess     httpapi.MetricsAccess                                  // "": the node's default
+	sinks             func(projections.SinkView) ([]projections.Sink, error) // nil: none
 }
 
 func startNode(t *testing.T, b *broker, o nodeOpts) *server {
@@ -179,6 +180,7 @@ func startNodeWith(t *testing.T, b *broker, o nodeOpts, faults processor.Faults)
 			ProjectionMaxLag:  o.projectionMaxLag,
 			BrokerCheckEvery:  o.brokerCheckEvery,
 			MetricsAccess:     o.metricsAccess,
+			Sinks:             o.sinks,
 		})
 	}()
 	select {

@@ -53,6 +53,7 @@ var suite = []struct {
 	{"ReadyzBrokerDown", testReadyzBrokerDown},
 	{"LogsSayWhere", testLogsSayWhere},
 	{"CatchUpWaitsForTheBrokers", testCatchUpWaitsForTheBrokers},
+	{"SeedReadModelOnSinks", testSeedReadModelOnSinks},
 }
 
 // TestSuite runs the suite on a fresh embedded broker per case, or on the

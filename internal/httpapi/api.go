@@ -22,6 +22,8 @@ import (
 	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
+	"github.com/strata-es/strata/internal/sinks/cache"
+	"github.com/strata-es/strata/internal/sinks/search"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/projections"
@@ -41,7 +43,28 @@ type View struct {
 	Indexes []string
 	// Aggregates are the aggregate types whose events it reads.
 	Aggregates []string
+	// Cache, when set, answers GET /v1/views/{view}/{key} first; a miss
+	// is read from Search, else Pebble, and fills the cache with the row
+	// and its RowVersion (a compare-and-set: a fill never replaces a
+	// newer row the projection wrote). A cache that fails is skipped.
+	Cache *cache.Sink
+	// Search, when set, answers the index queries it serves (and a row
+	// read the cache misses). A ?position= query refreshes the index
+	// first, so it sees every write the view applied.
+	Search *search.Sink
+	// PebbleRow reads a row and its RowVersion from Pebble, to fill the
+	// cache from. Default: the row, with version 0, which a fill may use
+	// safely: the projection writes every row it changes to the cache
+	// (created when absent) before committing it to Pebble, so a row read
+	// from Pebble is never newer than what the cache got from the
+	// projection, and any version the projection writes (1 and up)
+	// replaces a fill of version 0.
+	PebbleRow func(storage, key string) (row json.RawMessage, version uint64, found bool, err error)
 }
+
+// SourceHeader says which store answered a view read: cache, search or
+// pebble.
+const SourceHeader = "X-Strata-Source"
 
 // waiter is what waitPosition waits on.
 type waiter struct {
@@ -695,17 +718,58 @@ func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setLag(w, v)
-	row, found, err := projections.GetRow(a.DB, cur.Storage(), key)
+	if v.Cache != nil {
+		e, hit, err := v.Cache.Get(r.Context(), key)
+		switch {
+		case err != nil:
+			a.Log.Warn("view cache read failed; reading past it", "view", name, "key", key, "err", err)
+		case hit && e.Row == nil:
+			w.Header().Set(SourceHeader, "cache")
+			writeError(w, http.StatusNotFound, fmt.Sprintf("view %s has no row %q", name, key))
+			return
+		case hit:
+			w.Header().Set(SourceHeader, "cache")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(append(e.Row, '\n'))
+			return
+		}
+	}
+	row, version, found, source, err := a.readRow(r.Context(), v, cur.Storage(), key)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	w.Header().Set(SourceHeader, source)
 	if !found {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("view %s has no row %q", name, key))
 		return
 	}
+	if v.Cache != nil {
+		if _, err := v.Cache.Fill(r.Context(), key, version, row); err != nil {
+			a.Log.Warn("view cache fill failed", "view", name, "key", key, "err", err)
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(append(row, '\n'))
+}
+
+// readRow reads a row past the cache: from the search index when the view
+// has one (its GET is realtime, and a failed one falls back), else from
+// Pebble. It returns the row's RowVersion and where it came from.
+func (a *api) readRow(ctx context.Context, v View, storage, key string) (json.RawMessage, uint64, bool, string, error) {
+	if v.Search != nil {
+		row, version, found, err := v.Search.Get(ctx, key)
+		if err == nil {
+			return row, version, found, "search", nil
+		}
+		a.Log.Warn("search index read failed; reading Pebble", "view", v.Name, "key", key, "err", err)
+	}
+	if v.PebbleRow != nil {
+		row, version, found, err := v.PebbleRow(storage, key)
+		return row, version, found, "pebble", err
+	}
+	row, found, err := projections.GetRow(a.DB, storage, key)
+	return row, 0, found, "pebble", err
 }
 
 // setLag tells, without waiting, how far the view is behind.
@@ -767,7 +831,20 @@ func (a *api) queryView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setLag(w, v)
-	rows, next, err := query.Run(a.DB, cur.Storage())
+	var rows []projections.Row
+	var next string
+	var err error
+	if v.Search != nil && query.Index != "" && v.Search.Serves(query.Index) {
+		w.Header().Set(SourceHeader, "search")
+		rows, next, err = a.searchView(r, v, query)
+	} else {
+		w.Header().Set(SourceHeader, "pebble")
+		rows, next, err = query.Run(a.DB, cur.Storage())
+	}
+	if errors.Is(err, search.ErrUnavailable) {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	if errors.Is(err, projections.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -777,6 +854,21 @@ func (a *api) queryView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ViewPage{Rows: rows, Next: next})
+}
+
+// searchView runs an index query on the search index. A query that
+// waited for a position refreshes the index first: the view applied the
+// position, so the index has the documents (sinks are written before
+// Pebble), and the refresh makes them visible. Other queries see writes
+// within the index's refresh interval (1s by default), which keeps
+// refreshes, costly under load, to the reads that ask for them.
+func (a *api) searchView(r *http.Request, v View, q projections.Query) ([]projections.Row, string, error) {
+	if r.URL.Query().Get("position") != "" {
+		if err := v.Search.Refresh(r.Context()); err != nil {
+			return nil, "", err
+		}
+	}
+	return v.Search.Query(r.Context(), q)
 }
 
 // waitPosition waits, bounded, until the view applied ?position=TOKEN. It

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +27,8 @@ import (
 	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
 	"github.com/strata-es/strata/internal/processor"
+	"github.com/strata-es/strata/internal/sinks/cache"
+	"github.com/strata-es/strata/internal/sinks/search"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/projections"
@@ -69,6 +70,12 @@ type Config struct {
 	Types       []aggregates.Type
 	Projections []projections.Projection
 	Catalog     *schemas.Catalog
+	// Sinks returns the sinks that keep copies of a view (cmd/strata
+	// builds them from the config's sinks section); nil or none: Pebble
+	// only. A view with a search or cache sink (*search.Sink,
+	// *cache.Sink) also serves reads from it (see httpapi.View). The node
+	// closes them when it stops.
+	Sinks func(v projections.SinkView) ([]projections.Sink, error)
 
 	// OnReady, if set, is called once the API serves, with its URL.
 	OnReady func(url string)
@@ -112,12 +119,6 @@ type Config struct {
 	// BrokerCheckEvery is how often the brokers are asked for their
 	// metadata for /readyz and strata_broker_reachable. Default 5s.
 	BrokerCheckEvery time.Duration
-
-	// Sinks are the external stores each view (by name) is copied to
-	// (see projections.Sink). The node opens them through its projections
-	// but does not close them: the caller does, after Run returned.
-	// Default none.
-	Sinks map[string][]projections.Sink
 
 	// Faults are the write path's fault-injection hooks, for tests.
 	Faults processor.Faults
@@ -203,11 +204,6 @@ func (c *Config) Validate() error {
 			if err := projections.CheckPublish(c.Catalog, p); err != nil {
 				problems = append(problems, err)
 			}
-		}
-	}
-	for view := range c.Sinks {
-		if !slices.ContainsFunc(c.Projections, func(p projections.Projection) bool { return p.Name == view }) {
-			problems = append(problems, fmt.Errorf("sinks for view %q: there is no such view", view))
 		}
 	}
 	return errors.Join(problems...)
@@ -300,10 +296,23 @@ func Run(ctx context.Context, cfg Config) error {
 	views := map[string]httpapi.View{}
 	for _, p := range cfg.Projections {
 		view := p.Name
+		var sinks []projections.Sink
+		if cfg.Sinks != nil {
+			sv := projections.SinkView{Name: p.Name, Namespace: cfg.Namespace, Indexes: p.Indexes}
+			if sub, ok := cfg.Catalog.Subject("views/" + p.Name); ok {
+				sv.Schema = sub.Latest().Schema
+			}
+			if sinks, err = cfg.Sinks(sv); err != nil {
+				return fmt.Errorf("view %s: sinks: %w", p.Name, err)
+			}
+			for _, sk := range sinks {
+				defer sk.Close()
+			}
+		}
 		r, err := projections.NewLive(projections.RunnerConfig{
 			Projection: p, Codecs: codecs, DB: db, Names: names, Partitions: cfg.Partitions, Opts: cfg.Opts, Log: log, Catalog: cfg.Catalog,
 			Tracer: tracer,
-			Sinks:  cfg.Sinks[p.Name],
+			Sinks:  sinks,
 			OnSinkWrite: func(sink string, took time.Duration, _ error) {
 				cfg.Metrics.SinkWrite(view, sink, took)
 			},
@@ -316,7 +325,16 @@ func Run(ctx context.Context, cfg Config) error {
 		for _, ix := range p.Indexes {
 			indexes = append(indexes, ix.Name)
 		}
-		views[p.Name] = httpapi.View{Name: p.Name, Live: r, Indexes: indexes, Aggregates: p.Aggregates}
+		hv := httpapi.View{Name: p.Name, Live: r, Indexes: indexes, Aggregates: p.Aggregates}
+		for _, sk := range sinks {
+			switch sk := sk.(type) {
+			case *search.Sink:
+				hv.Search = sk
+			case *cache.Sink:
+				hv.Cache = sk
+			}
+		}
+		views[p.Name] = hv
 	}
 
 	broker := &brokerCheck{cl: admCl, every: cfg.BrokerCheckEvery, log: log}

@@ -39,7 +39,7 @@ var Projection = projections.Projection{
 		projections.IndexOn(ByCustomer, func(r Row) (string, string) {
 			// Sorted by creation time, then ID: fixed-width milliseconds.
 			return r.CustomerID, fmt.Sprintf("%020d", r.CreatedAt.UnixMilli())
-		}),
+		}).On("customer_id", "created_at"),
 	},
 }
 
