@@ -18,10 +18,24 @@ import (
 	"github.com/strata-es/strata/schemas"
 )
 
-// server returns the address of the real Elasticsearch/OpenSearch node
-// the tests use.
-func server(t *testing.T) string {
-	return strings.TrimRight(sinktest.Server(t, "STRATA_TEST_SEARCH"), "/")
+// servers are the real servers the tests run against, each named by
+// the environment variable that gives its address (compose/sinks-up.sh
+// starts both). The sink claims to work with both: each test that talks
+// to a server runs once per server.
+var servers = []struct{ name, env string }{
+	{"opensearch", "STRATA_TEST_SEARCH"},
+	{"elasticsearch", "STRATA_TEST_ELASTICSEARCH"},
+}
+
+// forEachServer runs test as a subtest per server, given the server's
+// address. A server whose variable is unset skips its subtest, or fails
+// it when CI is set (sinktest.Server).
+func forEachServer(t *testing.T, test func(t *testing.T, base string)) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			test(t, strings.TrimRight(sinktest.Server(t, srv.env), "/"))
+		})
+	}
 }
 
 // ordersView is the orders view under a namespace of the test's own.
@@ -125,8 +139,9 @@ func mustWithKey(t *testing.T, key, row string) json.RawMessage {
 	return doc
 }
 
-func TestVersionGuardAndReplays(t *testing.T) {
-	base := server(t)
+func TestVersionGuardAndReplays(t *testing.T) { forEachServer(t, testVersionGuardAndReplays) }
+
+func testVersionGuardAndReplays(t *testing.T, base string) {
 	s, v := openSink(t, base)
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
@@ -172,8 +187,10 @@ func TestVersionGuardAndReplays(t *testing.T) {
 	}
 }
 
-func TestRefusedItemsFailTheWrite(t *testing.T) {
-	s, _ := openSink(t, server(t))
+func TestRefusedItemsFailTheWrite(t *testing.T) { forEachServer(t, testRefusedItemsFailTheWrite) }
+
+func testRefusedItemsFailTheWrite(t *testing.T, base string) {
+	s, _ := openSink(t, base)
 	ctx := context.Background()
 	bad := json.RawMessage(`{"id":"b1","customer_id":"c1","created_at":"not a time"}`)
 	err := s.Write(ctx, projections.SinkBatch{Rows: []projections.SinkRow{
@@ -189,8 +206,10 @@ func TestRefusedItemsFailTheWrite(t *testing.T) {
 	}
 }
 
-func TestQueryPagesNewestFirst(t *testing.T) {
-	s, _ := openSink(t, server(t))
+func TestQueryPagesNewestFirst(t *testing.T) { forEachServer(t, testQueryPagesNewestFirst) }
+
+func testQueryPagesNewestFirst(t *testing.T, base string) {
+	s, _ := openSink(t, base)
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	var rows []projections.SinkRow
@@ -256,7 +275,10 @@ func TestQueryPagesNewestFirst(t *testing.T) {
 }
 
 func TestNodeDownFailsFastThenRecovers(t *testing.T) {
-	base := server(t)
+	forEachServer(t, testNodeDownFailsFastThenRecovers)
+}
+
+func testNodeDownFailsFastThenRecovers(t *testing.T, base string) {
 	target := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
 	p := sinktest.StartProxy(t, target)
 	s, _ := openSink(t, base) // created through the real address
@@ -287,8 +309,9 @@ func TestNodeDownFailsFastThenRecovers(t *testing.T) {
 	}
 }
 
-func TestFailoverToTheNextURL(t *testing.T) {
-	base := server(t)
+func TestFailoverToTheNextURL(t *testing.T) { forEachServer(t, testFailoverToTheNextURL) }
+
+func testFailoverToTheNextURL(t *testing.T, base string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
