@@ -339,3 +339,82 @@ func TestClientConfigErrors(t *testing.T) {
 		t.Errorf("Open without a schema = %v", err)
 	}
 }
+
+func TestBackfillReplacesEqualVersions(t *testing.T) {
+	forEachServer(t, testBackfillReplacesEqualVersions)
+}
+
+// A backfill writes with version_type=external_gte: a row of the version
+// the index has replaces it (a rebuilt view's row may differ at an equal
+// version), an older one still does not.
+func testBackfillReplacesEqualVersions(t *testing.T, base string) {
+	s, _ := openSink(t, base)
+	ctx := context.Background()
+	t0 := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+	write := func(backfill bool, ver uint64, status string) {
+		t.Helper()
+		if err := s.Write(ctx, projections.SinkBatch{Backfill: backfill, Rows: []projections.SinkRow{
+			{Key: "b1", Version: ver, Row: orderRow("b1", "c1", t0, status)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(false, 2, "confirmed")
+	write(false, 2, "live replay") // equal version, live: kept as is
+	if r, ver, _ := mustGet(t, s, "b1"); r.Status != "confirmed" || ver != 2 {
+		t.Fatalf("after a live replay b1 = %s v%d, want confirmed v2", r.Status, ver)
+	}
+	write(true, 2, "rebuilt")
+	if r, ver, _ := mustGet(t, s, "b1"); r.Status != "rebuilt" || ver != 2 {
+		t.Fatalf("after a backfill of the same version b1 = %s v%d, want rebuilt v2", r.Status, ver)
+	}
+	write(true, 1, "older")
+	if r, ver, _ := mustGet(t, s, "b1"); r.Status != "rebuilt" || ver != 2 {
+		t.Fatalf("after a backfill of an older version b1 = %s v%d, want rebuilt v2", r.Status, ver)
+	}
+}
+
+func TestOpenAnExistingIndex(t *testing.T) { forEachServer(t, testOpenAnExistingIndex) }
+
+// Opening a view whose index exists keeps its documents; an index whose
+// mapping a field's type cannot be changed to fails, naming the index
+// and the fix.
+func testOpenAnExistingIndex(t *testing.T, base string) {
+	s, v := openSink(t, base)
+	ctx := context.Background()
+	if err := s.Write(ctx, projections.SinkBatch{Rows: []projections.SinkRow{
+		{Key: "e1", Version: 1, Row: orderRow("e1", "c1", time.Now(), "pending")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(s.c, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Open(ctx, v); err != nil {
+		t.Fatalf("Open of an existing index: %v", err)
+	}
+	if _, _, ok := mustGet(t, again, "e1"); !ok {
+		t.Fatal("e1 gone after opening its index again")
+	}
+
+	other := ordersView(t)
+	other.Namespace += "-clash"
+	clash, err := New(s.c, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"mappings":{"properties":{"status":{"type":"long"}}}}`)
+	if status, resp, err := s.c.do(ctx, http.MethodPut, "/"+clash.index, body, false); err != nil || status != http.StatusOK {
+		t.Fatalf("creating %s: %d %s %v", clash.index, status, resp, err)
+	}
+	t.Cleanup(func() {
+		for _, ix := range []string{clash.index, clash.offsets} {
+			_, _, _ = s.c.do(context.Background(), http.MethodDelete, "/"+ix, nil, false)
+		}
+	})
+	_, err = clash.Open(ctx, other)
+	if err == nil || !strings.Contains(err.Error(), clash.index) || !strings.Contains(err.Error(), "delete the index") {
+		t.Fatalf("Open of an index with a clashing mapping = %v, want an error naming %s and the fix", err, clash.index)
+	}
+}
