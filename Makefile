@@ -57,8 +57,9 @@ vet:
 	$(GO) vet ./...
 
 -include compose/kafka.mk
-## sinks-up / sinks-down / test-sinks: private Redis, PostgreSQL and
-## OpenSearch on 127.0.0.1 for the view sinks' tests (compose/sinks.mk)
+## sinks-up / sinks-down / test-sinks: private Redis, PostgreSQL,
+## OpenSearch and Elasticsearch on 127.0.0.1 for the view sinks' tests
+## (compose/sinks.mk)
 -include compose/sinks.mk
 
 ## test-kafka: start a local Apache Kafka (KAFKA_NODES=1 or 3), run the

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Stop the servers started by sinks-up.sh and delete their data and state.
 #
-#   compose/sinks-down.sh [redis] [postgres] [search]   (default: all three)
+#   compose/sinks-down.sh [redis] [postgres] [search] [elasticsearch]   (default: all four)
 #
 # SIGTERM (PostgreSQL: SIGINT, its fast shutdown) first, SIGKILL after
 # SINKS_STOP_TIMEOUT seconds (default 15). Succeeds when nothing runs.
-# The unpacked OpenSearch in compose/sinks/target stays (the cache).
+# The unpacked distributions in compose/sinks/target stay (the cache).
 set -euo pipefail
 
 COMPOSE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# Start private Redis, PostgreSQL and OpenSearch servers on 127.0.0.1 for the
-# view sinks' tests. No Docker: Redis and PostgreSQL are Debian packages
-# (installed with apt-get when missing and running as root), OpenSearch is
-# the minimal distribution from Maven Central, run with the machine's Java.
+# Start private Redis, PostgreSQL, OpenSearch and Elasticsearch servers on
+# 127.0.0.1 for the view sinks' tests. No Docker: Redis and PostgreSQL are
+# Debian packages (installed with apt-get when missing and running as root),
+# OpenSearch and Elasticsearch are their minimal distributions from Maven
+# Central, run with the machine's Java.
 #
-#   compose/sinks-up.sh [redis] [postgres] [search]     (default: all three)
+#   compose/sinks-up.sh [redis] [postgres] [search] [elasticsearch]   (default: all four)
 #   export $(compose/sinks-up.sh)
 #
 # stdout carries only the env lines of the requested servers, e.g.
 #   STRATA_TEST_REDIS=redis://127.0.0.1:6380/0
 #   STRATA_TEST_POSTGRES=postgres://strata:strata@127.0.0.1:5433/strata_test?sslmode=disable
 #   STRATA_TEST_SEARCH=http://127.0.0.1:9201
+#   STRATA_TEST_ELASTICSEARCH=http://127.0.0.1:9203
 # and $STRATA_SINKS_STATE/env holds the lines of every running server.
 # Progress goes to stderr. Servers already running are reused.
 #
 # Env: STRATA_SINKS_STATE (/tmp/strata-sinks), STRATA_SINKS_CACHE
-#      (compose/sinks/target: the unpacked OpenSearch), SINKS_USER (nobody:
-#      who runs PostgreSQL and OpenSearch when the script runs as root),
-#      SINKS_START_TIMEOUT (120 s), REDIS_PORT (6380), PG_PORT (5433),
-#      PG_USER / PG_PASSWORD / PG_DATABASE (strata / strata / strata_test),
-#      PG_BIN (newest /usr/lib/postgresql/N/bin), SEARCH_PORT (9201),
-#      SEARCH_TRANSPORT_PORT (9301), OPENSEARCH_VERSION (2.19.6),
-#      OPENSEARCH_HEAP (512m), OPENSEARCH_JAVA_OPTS (extra JVM flags).
+#      (compose/sinks/target: the unpacked distributions), SINKS_USER
+#      (nobody: who runs PostgreSQL, OpenSearch and Elasticsearch when the
+#      script runs as root), SINKS_START_TIMEOUT (120 s), REDIS_PORT (6380),
+#      PG_PORT (5433), PG_USER / PG_PASSWORD / PG_DATABASE (strata / strata /
+#      strata_test), PG_BIN (newest /usr/lib/postgresql/N/bin), SEARCH_PORT
+#      (9201), SEARCH_TRANSPORT_PORT (9301), OPENSEARCH_VERSION (2.19.6),
+#      OPENSEARCH_HEAP (512m), OPENSEARCH_JAVA_OPTS (extra JVM flags),
+#      ES_PORT (9203), ES_TRANSPORT_PORT (9303), ELASTICSEARCH_VERSION
+#      (8.19.21), ELASTICSEARCH_HEAP (512m), ELASTICSEARCH_JAVA_OPTS.
 set -euo pipefail
 
 COMPOSE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,10 +44,11 @@ wants() { [[ " ${WANT[*]} " == *" $1 "* ]]; }
 
 TIMEOUT_S="${SINKS_START_TIMEOUT:-120}"
 [[ "$TIMEOUT_S" =~ ^[0-9]+$ ]] || die "SINKS_START_TIMEOUT must be whole seconds, got '$TIMEOUT_S'"
-for v in REDIS_PORT PG_PORT SEARCH_PORT SEARCH_TRANSPORT_PORT; do
+for v in REDIS_PORT PG_PORT SEARCH_PORT SEARCH_TRANSPORT_PORT ES_PORT ES_TRANSPORT_PORT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a port number, got '${!v}'"
 done
 [[ "$OPENSEARCH_HEAP" =~ ^[0-9]+[mg]$ ]] || die "OPENSEARCH_HEAP must look like 512m or 1g, got '$OPENSEARCH_HEAP'"
+[[ "$ELASTICSEARCH_HEAP" =~ ^[0-9]+[mg]$ ]] || die "ELASTICSEARCH_HEAP must look like 512m or 1g, got '$ELASTICSEARCH_HEAP'"
 [[ "$PG_PASSWORD" =~ ^[A-Za-z0-9._~-]+$ && "$PG_USER" =~ ^[a-z_][a-z0-9_]*$ && "$PG_DATABASE" =~ ^[a-z_][a-z0-9_]*$ ]] ||
   die "PG_USER and PG_DATABASE must be lower-case SQL identifiers and PG_PASSWORD URL-safe ([A-Za-z0-9._~-])"
 id "$RUN_AS" >/dev/null 2>&1 || die "user '$RUN_AS' (SINKS_USER) does not exist"
@@ -61,7 +66,7 @@ install_missing() {
     bin="$(pg_bindir)"
     [[ -n "$bin" && -x "$bin/initdb" && -x "$bin/pg_ctl" && -x "$bin/postgres" && -x "$bin/psql" ]] || pkgs+=(postgresql)
   fi
-  if wants search; then
+  if wants search || wants elasticsearch; then
     command -v unzip >/dev/null || pkgs+=(unzip)
   fi
   command -v curl >/dev/null || pkgs+=(curl)
@@ -80,58 +85,61 @@ install_missing() {
   fi
 }
 
-# ----------------------------------------------------------- opensearch ----
-# java_home: the JDK of `java` on PATH (OpenSearch 2.x runs on Java 11+).
+# ----------------------------------------------- opensearch, elasticsearch ----
+# java_home MIN WHAT: the JDK of `java` on PATH, which must be Java MIN+ for
+# WHAT (OpenSearch 2.x: 11; Elasticsearch 8.x: 17).
 java_home() {
   local v j
-  command -v java >/dev/null || die "'java' not found on PATH (OpenSearch needs Java 11+; CI has Java 17)"
+  command -v java >/dev/null || die "'java' not found on PATH ($2 needs Java $1+; CI has Java 17)"
   v="$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}')"
-  [[ "${v%%.*}" =~ ^[0-9]+$ ]] && (( ${v%%.*} >= 11 )) || die "OpenSearch $OPENSEARCH_VERSION needs Java 11+, found '$v'"
+  [[ "${v%%.*}" =~ ^[0-9]+$ ]] && (( ${v%%.*} >= $1 )) || die "$2 needs Java $1+, found '$v'"
   j="$(readlink -f "$(command -v java)")"
   printf '%s' "${j%/bin/java}"
 }
 
-# opensearch_home: the unpacked minimal distribution
-# (org.opensearch.distribution.integ-test-zip:opensearch:<version>:zip), from
-# the cache or resolved with Maven (offline first, so a warm ~/.m2 needs no
-# network) and unpacked. Prints its path.
-opensearch_home() {
-  local home="$CACHE_DIR/opensearch-$OPENSEARCH_VERSION" dl tmp zip
-  if [[ -f "$home/lib/opensearch-$OPENSEARCH_VERSION.jar" && -x "$home/bin/opensearch" ]]; then
+# dist_home NAME GROUP VERSION SIZE: the unpacked minimal distribution
+# GROUP:NAME:VERSION:zip (an integ-test-zip: the server with only a few
+# modules), from the cache or resolved with Maven (offline first, so a warm
+# ~/.m2 needs no network) and unpacked. SIZE is the download's, for the
+# log. Prints its path.
+dist_home() {
+  local name="$1" group="$2" version="$3" size="$4"
+  local home="$CACHE_DIR/$name-$version" dl tmp zip
+  if [[ -f "$home/lib/$name-$version.jar" && -x "$home/bin/$name" ]]; then
     printf '%s' "$home"; return 0
   fi
-  command -v mvn >/dev/null || die "'mvn' not found on PATH (Maven 3 resolves OpenSearch from Maven Central)"
+  command -v mvn >/dev/null || die "'mvn' not found on PATH (Maven 3 resolves $name from Maven Central)"
   mkdir -p "$CACHE_DIR"
-  dl="$CACHE_DIR/download.$$"; rm -rf "$dl"
+  dl="$CACHE_DIR/download-$name.$$"; rm -rf "$dl"
   local mvnargs=(-B -q -Dstyle.color=never org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy
-    "-Dartifact=org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip" "-DoutputDirectory=$dl")
-  log "[$(elapsed)] resolving OpenSearch $OPENSEARCH_VERSION with Maven (offline first)"
-  if ! mvn -o "${mvnargs[@]}" >"$CACHE_DIR/mvn.log" 2>&1; then
-    log "offline resolution failed; downloading from Maven Central (about 56 MB, first run)"
-    if ! mvn "${mvnargs[@]}" >"$CACHE_DIR/mvn.log" 2>&1; then
-      tail -n 40 "$CACHE_DIR/mvn.log" >&2
+    "-Dartifact=$group:$name:$version:zip" "-DoutputDirectory=$dl")
+  log "[$(elapsed)] resolving $name $version with Maven (offline first)"
+  if ! mvn -o "${mvnargs[@]}" >"$CACHE_DIR/mvn-$name.log" 2>&1; then
+    log "offline resolution failed; downloading $name from Maven Central (about $size, first run)"
+    if ! mvn "${mvnargs[@]}" >"$CACHE_DIR/mvn-$name.log" 2>&1; then
+      tail -n 40 "$CACHE_DIR/mvn-$name.log" >&2
       rm -rf "$dl"
-      die "Maven could not resolve OpenSearch $OPENSEARCH_VERSION (see $CACHE_DIR/mvn.log)"
+      die "Maven could not resolve $group:$name:$version:zip (see $CACHE_DIR/mvn-$name.log)"
     fi
   fi
-  zip="$dl/opensearch-$OPENSEARCH_VERSION.zip"
-  [[ -s "$zip" ]] || die "Maven did not produce $zip (see $CACHE_DIR/mvn.log)"
-  tmp="$CACHE_DIR/unpack.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
+  zip="$dl/$name-$version.zip"
+  [[ -s "$zip" ]] || die "Maven did not produce $zip (see $CACHE_DIR/mvn-$name.log)"
+  tmp="$CACHE_DIR/unpack-$name.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   unzip -q "$zip" -d "$tmp" || die "could not unpack $zip"
-  [[ -x "$tmp/opensearch-$OPENSEARCH_VERSION/bin/opensearch" ]] || die "$zip holds no opensearch-$OPENSEARCH_VERSION/bin/opensearch"
+  [[ -x "$tmp/$name-$version/bin/$name" ]] || die "$zip holds no $name-$version/bin/$name"
   rm -rf "$home"
-  mv "$tmp/opensearch-$OPENSEARCH_VERSION" "$home"
+  mv "$tmp/$name-$version" "$home"
   rm -rf "$tmp" "$dl"
   printf '%s' "$home"
 }
 
-# start_search: launch the OpenSearch node in the background (wait_search
+# start_search: launch the OpenSearch node in the background (wait_health
 # waits for it), so PostgreSQL's initdb runs while the JVM starts.
 start_search() {
   local d home jh
   d="$(sink_dir search)"
-  home="$(opensearch_home)"
-  jh="$(java_home)"
+  home="$(dist_home opensearch org.opensearch.distribution.integ-test-zip "$OPENSEARCH_VERSION" "56 MB")"
+  jh="$(java_home 11 "OpenSearch $OPENSEARCH_VERSION")"
   "${AS_USER[@]}" test -r "$home/lib/opensearch-$OPENSEARCH_VERSION.jar" ||
     die "user $RUN_AS cannot read $home; set STRATA_SINKS_CACHE to a directory it can read, e.g. /tmp/strata-sinks-cache"
   own_dir "$d" "$d/config" "$d/data" "$d/logs" "$d/tmp"
@@ -164,19 +172,63 @@ EOF
   log "[$(elapsed)] started OpenSearch $OPENSEARCH_VERSION (pid $!, heap $OPENSEARCH_HEAP) on 127.0.0.1:$SEARCH_PORT"
 }
 
-# wait_search: until the cluster health is yellow or green.
-wait_search() {
+# start_elasticsearch: launch the Elasticsearch node in the background
+# (wait_health waits for it). bin/elasticsearch runs a launcher JVM that
+# works out the server's JVM flags and runs the server JVM as its child;
+# SIGTERM to the launcher stops both. $(sink_dir elasticsearch)/pid is the
+# launcher's pid, elasticsearch.pid the server's.
+start_elasticsearch() {
+  local d home jh
+  d="$(sink_dir elasticsearch)"
+  home="$(dist_home elasticsearch org.elasticsearch.distribution.integ-test-zip "$ELASTICSEARCH_VERSION" "107 MB")"
+  jh="$(java_home 17 "Elasticsearch $ELASTICSEARCH_VERSION")"
+  "${AS_USER[@]}" test -r "$home/lib/elasticsearch-$ELASTICSEARCH_VERSION.jar" ||
+    die "user $RUN_AS cannot read $home; set STRATA_SINKS_CACHE to a directory it can read, e.g. /tmp/strata-sinks-cache"
+  own_dir "$d" "$d/config" "$d/data" "$d/logs" "$d/tmp"
+  { printf -- '-Xms%s\n-Xmx%s\n' "$ELASTICSEARCH_HEAP" "$ELASTICSEARCH_HEAP"; cat "$SINKS_DIR/elasticsearch/jvm.options"; } >"$d/config/jvm.options"
+  cp "$SINKS_DIR/elasticsearch/log4j2.properties" "$d/config/log4j2.properties"
+  cat >"$d/config/elasticsearch.yml" <<YML
+# Generated by compose/sinks-up.sh: a single test node bound to 127.0.0.1
+# only, HTTP without TLS or authentication. The integ-test-zip holds the
+# x-pack-security module (but no ML, geoip or other x-pack modules), which
+# Elasticsearch 8 turns on by default: off here.
+cluster.name: strata-sinks-es
+node.name: strata-sinks-es-1
+path.data: $d/data
+path.logs: $d/logs
+network.host: 127.0.0.1
+http.port: $ES_PORT
+transport.port: $ES_TRANSPORT_PORT
+discovery.type: single-node
+xpack.security.enabled: false
+# A shared test machine's disk can be nearly full; never mark indexes read-only.
+cluster.routing.allocation.disk.threshold_enabled: false
+YML
+  if [[ "$(id -u)" == 0 ]]; then chown -R "$RUN_AS:$(id -g "$RUN_AS")" "$d"; fi
+  # As for OpenSearch: its own session, every fd redirected, the lock fd
+  # closed. CLI_JAVA_OPTS: the launcher JVM compiles with C1 only too.
+  (cd "$d" && exec "${AS_USER[@]}" setsid env -u JAVA_HOME HOME="$d" ES_JAVA_HOME="$jh" ES_PATH_CONF="$d/config" \
+    ES_TMPDIR="$d/tmp" ES_JAVA_OPTS="${ELASTICSEARCH_JAVA_OPTS:-}" CLI_JAVA_OPTS="-XX:TieredStopAtLevel=1" \
+    "$home/bin/elasticsearch" -p "$d/elasticsearch.pid" </dev/null >"$d/elasticsearch.log" 2>&1 9>&-) &
+  printf '%s\n' "$!" >"$d/pid"
+  STARTED+=(elasticsearch)
+  log "[$(elapsed)] started Elasticsearch $ELASTICSEARCH_VERSION (pid $!, heap $ELASTICSEARCH_HEAP) on 127.0.0.1:$ES_PORT"
+}
+
+# wait_health NAME PORT WHAT: until the cluster health of server NAME
+# (OpenSearch or Elasticsearch: WHAT, for messages) is yellow or green.
+wait_health() {
   local d pid deadline
-  d="$(sink_dir search)"
+  d="$(sink_dir "$1")"
   deadline=$(( $(date +%s) + TIMEOUT_S ))
   while :; do
-    if curl -sf --max-time 3 "http://127.0.0.1:$SEARCH_PORT/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null |
+    if curl -sf --max-time 3 "http://127.0.0.1:$2/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null |
         grep -Eq '"status":"(yellow|green)"'; then
       return 0
     fi
     pid="$(cat "$d/pid" 2>/dev/null || true)"
-    pid_alive "$pid" || fail search "OpenSearch exited during start-up"
-    (( $(date +%s) < deadline )) || fail search "OpenSearch did not become ready within ${TIMEOUT_S}s (SINKS_START_TIMEOUT)"
+    pid_alive "$pid" || fail "$1" "$3 exited during start-up"
+    (( $(date +%s) < deadline )) || fail "$1" "$3 did not become ready within ${TIMEOUT_S}s (SINKS_START_TIMEOUT)"
     sleep 0.25
   done
 }
@@ -262,6 +314,7 @@ fail() {
     redis) f="${f:-$(sink_dir redis)/redis.log}" ;;
     postgres) f="${f:-$(sink_dir postgres)/postgres.log}" ;;
     search) f="${f:-$(sink_dir search)/opensearch.log}" ;;
+    elasticsearch) f="${f:-$(sink_dir elasticsearch)/elasticsearch.log}" ;;
   esac
   tail_log "$name" "$f"
   log "error: $msg"
@@ -286,19 +339,25 @@ for s in "${WANT[@]}"; do
     redis) ports=("$REDIS_PORT") ;;
     postgres) ports=("$PG_PORT") ;;
     search) ports=("$SEARCH_PORT" "$SEARCH_TRANSPORT_PORT") ;;
+    elasticsearch) ports=("$ES_PORT" "$ES_TRANSPORT_PORT") ;;
   esac
   for p in "${ports[@]}"; do port_in_use "$p" && busy+=("$p ($s)"); done
 done
 if (( ${#busy[@]} )); then
-  die "port(s) in use: ${busy[*]}; stop whatever listens there or set REDIS_PORT / PG_PORT / SEARCH_PORT / SEARCH_TRANSPORT_PORT"
+  die "port(s) in use: ${busy[*]}; stop whatever listens there or set REDIS_PORT / PG_PORT / SEARCH_PORT / SEARCH_TRANSPORT_PORT / ES_PORT / ES_TRANSPORT_PORT"
 fi
 
 if wants search && [[ -z "$(sink_pid search)" ]]; then start_search; fi
+if wants elasticsearch && [[ -z "$(sink_pid elasticsearch)" ]]; then start_elasticsearch; fi
 if wants redis && [[ -z "$(sink_pid redis)" ]]; then start_redis; fi
 if wants postgres && [[ -z "$(sink_pid postgres)" ]]; then start_postgres; fi
 if wants search; then
-  wait_search
+  wait_health search "$SEARCH_PORT" OpenSearch
   log "[$(elapsed)] OpenSearch ready on 127.0.0.1:$SEARCH_PORT (pid $(sink_pid search))"
+fi
+if wants elasticsearch; then
+  wait_health elasticsearch "$ES_PORT" Elasticsearch
+  log "[$(elapsed)] Elasticsearch ready on 127.0.0.1:$ES_PORT (pid $(sink_pid elasticsearch))"
 fi
 
 # The env file lists every running server (also ones an earlier call started).

@@ -1,5 +1,5 @@
 # Makefile fragment for the servers the view sinks' tests write to (Redis,
-# PostgreSQL, OpenSearch; see compose/README.md). In the main Makefile:
+# PostgreSQL, OpenSearch, Elasticsearch; see compose/README.md). In the main Makefile:
 #   include compose/sinks.mk
 # Targets:
 #   make sinks-up      start (or reuse) them; prints the STRATA_TEST_* env lines

@@ -6,12 +6,13 @@
 #   redis     127.0.0.1:$REDIS_PORT (6380)
 #   postgres  127.0.0.1:$PG_PORT (5433), database strata_test
 #   search    OpenSearch on 127.0.0.1:$SEARCH_PORT (9201, transport 9301)
+#   elasticsearch  Elasticsearch on 127.0.0.1:$ES_PORT (9203, transport 9303)
 # Each has a directory under $STATE_DIR holding its config, data, log and pid.
 
 SINKS_DIR="$COMPOSE_DIR/sinks"
 STATE_DIR="${STRATA_SINKS_STATE:-/tmp/strata-sinks}"
 CACHE_DIR="${STRATA_SINKS_CACHE:-$SINKS_DIR/target}"
-ALL_SINKS=(redis postgres search)
+ALL_SINKS=(redis postgres search elasticsearch)
 
 REDIS_PORT="${REDIS_PORT:-6380}"
 PG_PORT="${PG_PORT:-5433}"
@@ -22,6 +23,10 @@ SEARCH_PORT="${SEARCH_PORT:-9201}"
 SEARCH_TRANSPORT_PORT="${SEARCH_TRANSPORT_PORT:-9301}"
 OPENSEARCH_VERSION="${OPENSEARCH_VERSION:-2.19.6}"
 OPENSEARCH_HEAP="${OPENSEARCH_HEAP:-512m}"
+ES_PORT="${ES_PORT:-9203}"
+ES_TRANSPORT_PORT="${ES_TRANSPORT_PORT:-9303}"
+ELASTICSEARCH_VERSION="${ELASTICSEARCH_VERSION:-8.19.21}"
+ELASTICSEARCH_HEAP="${ELASTICSEARCH_HEAP:-512m}"
 
 log() { printf 'sinks: %s\n' "$*" >&2; }
 die() { printf 'sinks: error: %s\n' "$*" >&2; exit 1; }
@@ -66,6 +71,11 @@ sink_pid() {
       # bin/opensearch -p <pidfile>: the launcher and the JVM both carry it.
       pid="$(cat "$d/pid" 2>/dev/null || true)"
       pid_cmd_has "$pid" "$d/opensearch.pid" || pid="" ;;
+    elasticsearch)
+      # The launcher JVM (bin/elasticsearch -p <pidfile>), which runs the
+      # server JVM as its child and stops it on SIGTERM.
+      pid="$(cat "$d/pid" 2>/dev/null || true)"
+      pid_cmd_has "$pid" "$d/elasticsearch.pid" || pid="" ;;
   esac
   printf '%s' "$pid"
 }
@@ -87,7 +97,7 @@ port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# PostgreSQL and OpenSearch refuse to run as root. As root, both run as
+# PostgreSQL, OpenSearch and Elasticsearch refuse to run as root. As root, they run as
 # SINKS_USER (default nobody: it exists everywhere and owns nothing else);
 # as anyone else, as that user.
 if [[ "$(id -u)" == 0 ]]; then
@@ -127,6 +137,7 @@ env_line() {
     redis) printf 'STRATA_TEST_REDIS=redis://127.0.0.1:%s/0\n' "$REDIS_PORT" ;;
     postgres) printf 'STRATA_TEST_POSTGRES=postgres://%s:%s@127.0.0.1:%s/%s?sslmode=disable\n' "$PG_USER" "$PG_PASSWORD" "$PG_PORT" "$PG_DATABASE" ;;
     search) printf 'STRATA_TEST_SEARCH=http://127.0.0.1:%s\n' "$SEARCH_PORT" ;;
+    elasticsearch) printf 'STRATA_TEST_ELASTICSEARCH=http://127.0.0.1:%s\n' "$ES_PORT" ;;
   esac
 }
 
@@ -150,12 +161,19 @@ stop_pid() {
 
 # stop_sink NAME TIMEOUT_S: stop our server NAME if it runs.
 stop_sink() {
-  local pid
+  local pid server
   pid="$(sink_pid "$1")"
   [[ -n "$pid" ]] || return 0
   log "stopping $1 (pid $pid)"
   case "$1" in
     postgres) stop_pid INT "$2" "$pid" || true ;; # SIGINT: PostgreSQL's fast shutdown
+    elasticsearch)
+      # SIGTERM to the launcher stops the server JVM and then the launcher.
+      # Had the launcher to be killed, the server (its pid file's pid, whose
+      # command line names our tmp dir) is stopped on its own.
+      server="$(cat "$(sink_dir "$1")/elasticsearch.pid" 2>/dev/null || true)"
+      stop_pid TERM "$2" "$pid" || true
+      if pid_cmd_has "$server" "$(sink_dir "$1")/tmp"; then stop_pid TERM "$2" "$server" || true; fi ;;
     *) stop_pid TERM "$2" "$pid" || true ;;
   esac
 }

@@ -18,10 +18,24 @@ import (
 	"github.com/strata-es/strata/schemas"
 )
 
-// server returns the address of the real Elasticsearch/OpenSearch node
-// the tests use.
-func server(t *testing.T) string {
-	return strings.TrimRight(sinktest.Server(t, "STRATA_TEST_SEARCH"), "/")
+// servers are the real servers the tests run against, each named by
+// the environment variable that gives its address (compose/sinks-up.sh
+// starts both). The sink claims to work with both: each test that talks
+// to a server runs once per server.
+var servers = []struct{ name, env string }{
+	{"opensearch", "STRATA_TEST_SEARCH"},
+	{"elasticsearch", "STRATA_TEST_ELASTICSEARCH"},
+}
+
+// forEachServer runs test as a subtest per server, given the server's
+// address. A server whose variable is unset skips its subtest, or fails
+// it when CI is set (sinktest.Server).
+func forEachServer(t *testing.T, test func(t *testing.T, base string)) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			test(t, strings.TrimRight(sinktest.Server(t, srv.env), "/"))
+		})
+	}
 }
 
 // ordersView is the orders view under a namespace of the test's own.
@@ -125,8 +139,9 @@ func mustWithKey(t *testing.T, key, row string) json.RawMessage {
 	return doc
 }
 
-func TestVersionGuardAndReplays(t *testing.T) {
-	base := server(t)
+func TestVersionGuardAndReplays(t *testing.T) { forEachServer(t, testVersionGuardAndReplays) }
+
+func testVersionGuardAndReplays(t *testing.T, base string) {
 	s, v := openSink(t, base)
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
@@ -172,8 +187,10 @@ func TestVersionGuardAndReplays(t *testing.T) {
 	}
 }
 
-func TestRefusedItemsFailTheWrite(t *testing.T) {
-	s, _ := openSink(t, server(t))
+func TestRefusedItemsFailTheWrite(t *testing.T) { forEachServer(t, testRefusedItemsFailTheWrite) }
+
+func testRefusedItemsFailTheWrite(t *testing.T, base string) {
+	s, _ := openSink(t, base)
 	ctx := context.Background()
 	bad := json.RawMessage(`{"id":"b1","customer_id":"c1","created_at":"not a time"}`)
 	err := s.Write(ctx, projections.SinkBatch{Rows: []projections.SinkRow{
@@ -189,8 +206,10 @@ func TestRefusedItemsFailTheWrite(t *testing.T) {
 	}
 }
 
-func TestQueryPagesNewestFirst(t *testing.T) {
-	s, _ := openSink(t, server(t))
+func TestQueryPagesNewestFirst(t *testing.T) { forEachServer(t, testQueryPagesNewestFirst) }
+
+func testQueryPagesNewestFirst(t *testing.T, base string) {
+	s, _ := openSink(t, base)
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	var rows []projections.SinkRow
@@ -256,7 +275,10 @@ func TestQueryPagesNewestFirst(t *testing.T) {
 }
 
 func TestNodeDownFailsFastThenRecovers(t *testing.T) {
-	base := server(t)
+	forEachServer(t, testNodeDownFailsFastThenRecovers)
+}
+
+func testNodeDownFailsFastThenRecovers(t *testing.T, base string) {
 	target := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
 	p := sinktest.StartProxy(t, target)
 	s, _ := openSink(t, base) // created through the real address
@@ -287,8 +309,9 @@ func TestNodeDownFailsFastThenRecovers(t *testing.T) {
 	}
 }
 
-func TestFailoverToTheNextURL(t *testing.T) {
-	base := server(t)
+func TestFailoverToTheNextURL(t *testing.T) { forEachServer(t, testFailoverToTheNextURL) }
+
+func testFailoverToTheNextURL(t *testing.T, base string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -314,5 +337,84 @@ func TestClientConfigErrors(t *testing.T) {
 	c, _ := NewClient(Config{URLs: []string{"http://127.0.0.1:9"}})
 	if _, err := New(c, projections.SinkView{Name: "x", Namespace: "y"}); err == nil || !strings.Contains(err.Error(), "no Avro schema") {
 		t.Errorf("Open without a schema = %v", err)
+	}
+}
+
+func TestBackfillReplacesEqualVersions(t *testing.T) {
+	forEachServer(t, testBackfillReplacesEqualVersions)
+}
+
+// A backfill writes with version_type=external_gte: a row of the version
+// the index has replaces it (a rebuilt view's row may differ at an equal
+// version), an older one still does not.
+func testBackfillReplacesEqualVersions(t *testing.T, base string) {
+	s, _ := openSink(t, base)
+	ctx := context.Background()
+	t0 := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+	write := func(backfill bool, ver uint64, status string) {
+		t.Helper()
+		if err := s.Write(ctx, projections.SinkBatch{Backfill: backfill, Rows: []projections.SinkRow{
+			{Key: "b1", Version: ver, Row: orderRow("b1", "c1", t0, status)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(false, 2, "confirmed")
+	write(false, 2, "live replay") // equal version, live: kept as is
+	if r, ver, _ := mustGet(t, s, "b1"); r.Status != "confirmed" || ver != 2 {
+		t.Fatalf("after a live replay b1 = %s v%d, want confirmed v2", r.Status, ver)
+	}
+	write(true, 2, "rebuilt")
+	if r, ver, _ := mustGet(t, s, "b1"); r.Status != "rebuilt" || ver != 2 {
+		t.Fatalf("after a backfill of the same version b1 = %s v%d, want rebuilt v2", r.Status, ver)
+	}
+	write(true, 1, "older")
+	if r, ver, _ := mustGet(t, s, "b1"); r.Status != "rebuilt" || ver != 2 {
+		t.Fatalf("after a backfill of an older version b1 = %s v%d, want rebuilt v2", r.Status, ver)
+	}
+}
+
+func TestOpenAnExistingIndex(t *testing.T) { forEachServer(t, testOpenAnExistingIndex) }
+
+// Opening a view whose index exists keeps its documents; an index whose
+// mapping a field's type cannot be changed to fails, naming the index
+// and the fix.
+func testOpenAnExistingIndex(t *testing.T, base string) {
+	s, v := openSink(t, base)
+	ctx := context.Background()
+	if err := s.Write(ctx, projections.SinkBatch{Rows: []projections.SinkRow{
+		{Key: "e1", Version: 1, Row: orderRow("e1", "c1", time.Now(), "pending")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(s.c, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Open(ctx, v); err != nil {
+		t.Fatalf("Open of an existing index: %v", err)
+	}
+	if _, _, ok := mustGet(t, again, "e1"); !ok {
+		t.Fatal("e1 gone after opening its index again")
+	}
+
+	other := ordersView(t)
+	other.Namespace += "-clash"
+	clash, err := New(s.c, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"mappings":{"properties":{"status":{"type":"long"}}}}`)
+	if status, resp, err := s.c.do(ctx, http.MethodPut, "/"+clash.index, body, false); err != nil || status != http.StatusOK {
+		t.Fatalf("creating %s: %d %s %v", clash.index, status, resp, err)
+	}
+	t.Cleanup(func() {
+		for _, ix := range []string{clash.index, clash.offsets} {
+			_, _, _ = s.c.do(context.Background(), http.MethodDelete, "/"+ix, nil, false)
+		}
+	})
+	_, err = clash.Open(ctx, other)
+	if err == nil || !strings.Contains(err.Error(), clash.index) || !strings.Contains(err.Error(), "delete the index") {
+		t.Fatalf("Open of an index with a clashing mapping = %v, want an error naming %s and the fix", err, clash.index)
 	}
 }
