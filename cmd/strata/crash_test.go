@@ -55,8 +55,15 @@ func (p *proc) logTail() string {
 
 func startServe(t *testing.T, bin, brokers, ns, data, httpAddr string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--brokers", brokers, "--namespace", ns, "--partitions", "4",
-		"--data", data, "--http", httpAddr, "--log-level", "info")
+	return startServeArgs(t, bin, []string{"--brokers", brokers, "--namespace", ns, "--partitions", "4", "--data", data, "--http", httpAddr}, env)
+}
+
+// startServeArgs starts `strata serve ARGS --log-level info` with env added to
+// its environment, and waits until it serves; its stderr goes to a log
+// file (proc.logTail). It is killed when the test ends.
+func startServeArgs(t *testing.T, bin string, args, env []string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, append(append([]string{"serve"}, args...), "--log-level", "info")...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -84,7 +91,7 @@ func startServe(t *testing.T, bin, brokers, ns, data, httpAddr string, env ...st
 	select {
 	case p.url = <-urls:
 	case err := <-p.done:
-		t.Fatalf("strata serve exited before serving: %v", err)
+		t.Fatalf("strata serve exited before serving: %v\n%s", err, p.logTail())
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatal("strata serve did not serve in 60s")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,43 +30,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// startServeConfig starts `strata serve --config cfg` (see startServe).
+// startServeConfig starts `strata serve --config cfg` (see startServeArgs).
 func startServeConfig(t *testing.T, bin, cfg, httpAddr string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--http", httpAddr, "--log-level", "info")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.CreateTemp(t.TempDir(), "serve-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan error, 1), log: logf.Name()}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if i := strings.Index(sc.Text(), "HTTP API at "); i >= 0 {
-				urls <- strings.TrimSuffix(strings.Fields(sc.Text()[i+len("HTTP API at "):])[0], ",")
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	select {
-	case p.url = <-urls:
-	case err := <-p.done:
-		t.Fatalf("strata serve exited before serving: %v\n%s", err, p.logTail())
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("strata serve did not serve in 60s")
-	}
-	t.Cleanup(func() { p.kill() })
-	return p
+	return startServeArgs(t, bin, []string{"--config", cfg, "--http", httpAddr}, nil)
 }
 
 // TestPostgresSinkCrash is the PostgreSQL sink's crash test: `strata
