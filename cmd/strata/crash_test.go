@@ -214,8 +214,13 @@ func TestCrashAtTheDangerousPoints(t *testing.T) {
 		t.Logf("%s: crashed and restarted (%s)", point, time.Since(t0).Round(time.Millisecond))
 	}
 	// Let the load run on the last process until enough commands went
-	// through (a slow cluster acknowledges few during the crashes).
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	// through (a slow cluster acknowledges few during the crashes). On a
+	// 3-node Kafka that has run the e2e suite, the last process's results
+	// catch-up can wait 25-60s and more for an open transaction on the
+	// results topic (a known, open issue: see the processor's log
+	// "waiting for an open transaction"); the bound covers that, since
+	// this test is about what survives the crashes, not how fast.
+	for deadline := time.Now().Add(150 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		ackMu.Lock()
 		n := len(acked)
 		ackMu.Unlock()
@@ -226,8 +231,11 @@ func TestCrashAtTheDangerousPoints(t *testing.T) {
 	stop()
 	wg.Wait()
 	t.Logf("load stopped (%s)", time.Since(t0).Round(time.Millisecond))
+	if testing.Verbose() {
+		t.Logf("the last process's log:\n%s", p.logTail())
+	}
 	if len(acked) < 50 {
-		t.Fatalf("only %d commands acknowledged in a minute: the load did not run", len(acked))
+		t.Fatalf("only %d commands acknowledged in 150s: the load did not run; the last process's log:\n%s", len(acked), p.logTail())
 	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics(kafka.Names{Namespace: ns}.Events("account")),

@@ -41,6 +41,7 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	end := map[int32]int64{}
+	waitStart, lastWarn := time.Now(), time.Now()
 	for {
 		hw, err := kafka.ListOffsets(ctx, adm.ListEndOffsets, p.cfg.Partitions, p.results)
 		if err != nil {
@@ -59,6 +60,17 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 		}
 		if !open {
 			break
+		}
+		// A transaction holds the results' last stable offset: say so
+		// while it lasts, and after the transaction timeout start the
+		// catch-up again rather than wait here unseen.
+		if time.Since(lastWarn) > 5*time.Second {
+			p.cfg.Log.Warn("catching up results: waiting for an open transaction on the results topic to end", "aggregate", p.agg, "topic", p.results,
+				"partitions", parts, "waited", time.Since(waitStart).Round(time.Second))
+			lastWarn = time.Now()
+		}
+		if time.Since(waitStart) > p.cfg.TxnTimeout+10*time.Second {
+			return brokersErr(fmt.Errorf("results topic %s: a transaction stayed open past the transaction timeout", p.results))
 		}
 		sleep(ctx, 50*time.Millisecond)
 		if ctx.Err() != nil {
