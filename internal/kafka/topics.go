@@ -209,9 +209,24 @@ func checkConfigs(ctx context.Context, adm *kadm.Client, specs []TopicSpec) erro
 	for i, s := range specs {
 		names[i] = s.Name
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
-	if err != nil {
-		return fmt.Errorf("describe topic configs: %w", err)
+	// A topic just created is not yet known to every broker of a
+	// cluster: the one asked may answer UNKNOWN_TOPIC_OR_PARTITION for a
+	// moment (seen on a 3-node Kafka). Ask again for up to 10s.
+	var rcs kadm.ResourceConfigs
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var err error
+		rcs, err = adm.DescribeTopicConfigs(ctx, names...)
+		if err != nil {
+			return fmt.Errorf("describe topic configs: %w", err)
+		}
+		unknown := false
+		for _, rc := range rcs {
+			unknown = unknown || errors.Is(rc.Err, kerr.UnknownTopicOrPartition)
+		}
+		if !unknown || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	var problems []error
 	for _, s := range specs {
