@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/aggregates/account"
 	"github.com/strata-es/strata/aggregates/order"
@@ -341,9 +342,15 @@ func viewSinks(c config.Sinks) (func(projections.SinkView) ([]projections.Sink, 
 			return nil, err
 		}
 	}
-	cachePW, err := c.Cache.Password()
-	if err != nil {
-		return nil, err
+	var rdb *redis.Client // one client (and pool) for every cached view
+	if len(c.Cache.Views) > 0 {
+		pw, err := c.Cache.Password()
+		if err != nil {
+			return nil, err
+		}
+		if rdb, err = cache.NewClient(cache.Config{URL: c.Cache.URL, Password: pw, CAFile: c.Cache.CAFile, Timeout: c.Cache.Timeout}); err != nil {
+			return nil, err
+		}
 	}
 	return func(v projections.SinkView) ([]projections.Sink, error) {
 		var out []projections.Sink
@@ -366,10 +373,6 @@ func viewSinks(c config.Sinks) (func(projections.SinkView) ([]projections.Sink, 
 		// so a read that misses it and fills it from the index finds the
 		// row's newest version there.
 		if slices.Contains(c.Cache.Views, v.Name) {
-			rdb, err := cache.NewClient(cache.Config{URL: c.Cache.URL, Password: cachePW, CAFile: c.Cache.CAFile, Timeout: c.Cache.Timeout})
-			if err != nil {
-				return nil, err
-			}
 			out = append(out, cache.New(rdb, v, c.Cache.Prefix(v.Name), c.Cache.TTL))
 		}
 		return out, nil

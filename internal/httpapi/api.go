@@ -192,9 +192,8 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/dlq/{aggregate}", a.deadLetters)
 	mux.HandleFunc("GET /v1/projections/{name}/parked", a.parkedEvents)
 	mux.HandleFunc("POST /v1/projections/{name}/retry", func(w http.ResponseWriter, r *http.Request) {
-		v, ok := a.Views[r.PathValue("name")]
+		v, ok := a.view(w, "projection", r.PathValue("name"))
 		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown projection %q", r.PathValue("name")))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
@@ -207,9 +206,8 @@ func Handler(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"unparked": n, "still_parked": v.Live.Status().Parked})
 	})
 	mux.HandleFunc("POST /v1/projections/{name}/rebuild", func(w http.ResponseWriter, r *http.Request) {
-		v, ok := a.Views[r.PathValue("name")]
+		v, ok := a.view(w, "projection", r.PathValue("name"))
 		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown projection %q", r.PathValue("name")))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -479,11 +477,30 @@ func decodeCommand(body []byte) (processor.Request, error) {
 	return req, nil
 }
 
-func (a *api) codec(w http.ResponseWriter, r *http.Request) (codec.Codec, string, bool) {
-	agg, id := r.PathValue("aggregate"), r.PathValue("id")
+// aggregateType returns the codec of aggregate type agg, or answers 404
+// naming the types there are.
+func (a *api) aggregateType(w http.ResponseWriter, agg string) (codec.Codec, bool) {
 	c, ok := a.Codecs[agg]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown aggregate type %q", agg))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown aggregate type %q (types: %s)", agg, strings.Join(sortedKeys(a.Codecs), ", ")))
+	}
+	return c, ok
+}
+
+// view returns view name, or answers 404 naming the views there are; kind
+// is what the route calls it ("view" or "projection").
+func (a *api) view(w http.ResponseWriter, kind, name string) (View, bool) {
+	v, ok := a.Views[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown %s %q (%ss: %s)", kind, name, kind, strings.Join(sortedViews(a.Views), ", ")))
+	}
+	return v, ok
+}
+
+func (a *api) codec(w http.ResponseWriter, r *http.Request) (codec.Codec, string, bool) {
+	agg, id := r.PathValue("aggregate"), r.PathValue("id")
+	c, ok := a.aggregateType(w, agg)
+	if !ok {
 		return c, "", false
 	}
 	if err := aggregates.CheckID(id); err != nil {
@@ -704,9 +721,8 @@ func (a *api) getEvents(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) getViewRow(w http.ResponseWriter, r *http.Request) {
 	name, key := r.PathValue("view"), r.PathValue("key")
-	v, ok := a.Views[name]
+	v, ok := a.view(w, "view", name)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown view %q", name))
 		return
 	}
 	if err := aggregates.CheckID(key); err != nil {
@@ -795,9 +811,8 @@ type ViewPage struct {
 
 func (a *api) queryView(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("view")
-	v, ok := a.Views[name]
+	v, ok := a.view(w, "view", name)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown view %q (views: %s)", name, strings.Join(sortedViews(a.Views), ", ")))
 		return
 	}
 	q := r.URL.Query()

@@ -63,9 +63,8 @@ type AggregatesPage struct {
 // after ?cursor=: a bounded Pebble prefix scan (store.AggregateIDs).
 func (a *api) searchAggregates(w http.ResponseWriter, r *http.Request) {
 	agg := r.PathValue("aggregate")
-	c, ok := a.Codecs[agg]
+	c, ok := a.aggregateType(w, agg)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown aggregate type %q (types: %s)", agg, strings.Join(sortedKeys(a.Codecs), ", ")))
 		return
 	}
 	q := r.URL.Query()
@@ -191,8 +190,7 @@ type DLQPage struct {
 // the reason the processor gave in their headers.
 func (a *api) deadLetters(w http.ResponseWriter, r *http.Request) {
 	agg := r.PathValue("aggregate")
-	if _, ok := a.Codecs[agg]; !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown aggregate type %q (types: %s)", agg, strings.Join(sortedKeys(a.Codecs), ", ")))
+	if _, ok := a.aggregateType(w, agg); !ok {
 		return
 	}
 	limit, ok := intParam(w, r.URL.Query().Get("limit"), "limit", 50, 1, 500)
@@ -280,9 +278,8 @@ type ParkedPage struct {
 // offset, a page of ?limit= (default 50, at most 1000) after ?cursor=.
 func (a *api) parkedEvents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v, ok := a.Views[name]
+	v, ok := a.view(w, "projection", name)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown projection %q (projections: %s)", name, strings.Join(sortedViews(a.Views), ", ")))
 		return
 	}
 	q := r.URL.Query()

@@ -247,8 +247,14 @@ func (s *Sink) cas(ctx context.Context, mode func(projections.SinkRow) string, r
 	}
 }
 
-// Close closes the client.
-func (s *Sink) Close() error { return s.rdb.Close() }
+// Close closes the client. Several views' sinks may share one client:
+// the first Close closes it, the others find it closed.
+func (s *Sink) Close() error {
+	if err := s.rdb.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+		return err
+	}
+	return nil
+}
 
 // Entry is a cached row.
 type Entry struct {
