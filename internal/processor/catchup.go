@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +23,16 @@ import (
 var errBrokers = errors.New("the brokers did not answer")
 
 func brokersErr(err error) error { return fmt.Errorf("%w: %w", errBrokers, err) }
+
+// gapError is an event whose aggregate's previous events were not applied
+// first. from is where the events after the last one applied begin in the
+// partition (0 when none was).
+type gapError struct {
+	msg  string
+	from int64
+}
+
+func (e *gapError) Error() string { return e.msg }
 
 // catchUp brings Pebble up to date with events partitions parts: from each
 // partition's checkpoint to the end of what is committed. See the package
@@ -255,7 +266,11 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 		w.events = append(w.events, out)
 		return nil
 	case version != a.version+1:
-		return fmt.Errorf("event at %s: %s %s version %d follows version %d: the events topic has a gap", where(), p.agg, id, version, a.version)
+		g := &gapError{msg: fmt.Sprintf("event at %s: %s %s version %d follows version %d: the events topic has a gap", where(), p.agg, id, version, a.version)}
+		if a.version > 0 {
+			g.from = a.offset + 1
+		}
+		return g
 	}
 	evs, ver, err := p.cfg.Codec.DecodeEvents(r.Value)
 	if err != nil {
@@ -275,7 +290,26 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 // given partitions from the snapshots topic into w: the state, version and
 // events offset. The events read after it then only fill in the event index
 // up to each snapshot, and apply what follows.
+//
+// The caller holds stateMu. A partition with a checkpoint by then (the
+// processor or the follower applied events of it meanwhile) is left
+// alone, and no aggregate is moved back to an older version.
 func (p *Processor) restoreSnapshots(ctx context.Context, opts []kgo.Opt, parts []int32, log *slog.Logger) (int, error) {
+	parts = slices.Clone(parts)
+	for i := 0; i < len(parts); {
+		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, parts[i])
+		if err != nil {
+			return 0, err
+		}
+		if off > 0 {
+			parts = slices.Delete(parts, i, i+1)
+		} else {
+			i++
+		}
+	}
+	if len(parts) == 0 {
+		return 0, nil
+	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
 	if err != nil {
@@ -334,6 +368,13 @@ func (p *Processor) restoreSnapshots(ctx context.Context, opts []kgo.Opt, parts 
 	}
 	b := p.cfg.DB.NewBatch()
 	for id, r := range latest {
+		if stored, ok, err := store.LoadAggregate(p.cfg.DB.Pebble(), p.agg, id); err != nil {
+			b.Close()
+			return 0, err
+		} else if ok && stored.Version >= snapVersion(r) {
+			delete(latest, id)
+			continue
+		}
 		where := fmt.Sprintf("snapshot at %s partition %d offset %d", r.Topic, r.Partition, r.Offset)
 		if _, err := p.cfg.Codec.DecodeState(r.Value); err != nil {
 			b.Close()

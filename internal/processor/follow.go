@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/strata-es/strata/internal/store"
@@ -19,42 +20,54 @@ import (
 // time. The follower applies a batch under stateMu and skips the
 // partitions owned at that moment; the processor, when it is given a
 // partition, takes stateMu once before catching it up, so any follower
-// batch that could still write it has finished. When a partition is taken
-// away, the follower starts again from its checkpoint; the processor's last
-// commit may land after that read, which costs nothing: an event at or
-// below an aggregate's version is never applied twice.
+// batch that could still write it has finished. A partition whose records
+// a batch skipped is paused, and read again from its checkpoint once it is
+// not owned: the read position has moved past records nobody applied here.
+// When a partition is taken away, the follower starts again from its
+// checkpoint; the processor's last commit may land after that read, which
+// costs nothing: an event at or below an aggregate's version is never
+// applied twice, and work.commit never moves an aggregate back.
+//
+// A Kafka outage is waited out; an error of Pebble's ends follow, and the
+// processor with it (a node must not go on serving state it has stopped
+// updating).
 func (p *Processor) follow(ctx context.Context) error {
-	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
-	all := make([]int32, p.cfg.Partitions)
-	for i := range all {
-		all[i] = int32(i)
+	f, err := p.newFollower(ctx)
+	if err != nil || f == nil {
+		return err
 	}
-	var cold []int32
+	defer f.cl.Close()
+	return f.run(ctx)
+}
+
+// newFollower restores the snapshots of the partitions with no local state
+// (waiting for Kafka if it is away) and returns a follower reading every
+// partition from its checkpoint; nil if ctx ended first.
+func (p *Processor) newFollower(ctx context.Context) (*follower, error) {
+	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := p.restoreCold(ctx, log)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		if !errors.Is(err, errBrokers) {
+			return nil, fmt.Errorf("follower: restore snapshots: %w", err)
+		}
+		log.Warn("follower: restoring snapshots failed; retrying", "retry_in", wait, "err", err)
+		sleep(ctx, wait)
+	}
+	if ctx.Err() != nil {
+		return nil, nil
+	}
 	start := map[int32]kgo.Offset{}
-	for _, part := range all {
+	f := &follower{p: p, log: log, following: map[int32]bool{}, from: map[int32]int64{}, gapAt: map[int32]int64{}}
+	for part := range p.cfg.Partitions {
 		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part)
 		if err != nil {
-			return err
-		}
-		if off == 0 {
-			cold = append(cold, part)
+			return nil, err
 		}
 		start[part] = kgo.NewOffset().At(off)
-	}
-	if len(cold) > 0 {
-		t0 := time.Now()
-		p.stateMu.Lock()
-		n, err := p.restoreSnapshots(ctx, p.cfg.Opts, cold, log)
-		p.stateMu.Unlock()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("follower: restore snapshots: %w", err)
-		}
-		if n > 0 {
-			log.Info("restored snapshots", "aggregates", n, "partitions", len(cold), "took", time.Since(t0).Round(time.Millisecond))
-		}
+		f.following[part] = true // the first refollow pauses the owned
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), p.cfg.Opts...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.events: start}),
@@ -62,56 +75,103 @@ func (p *Processor) follow(ctx context.Context) error {
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cl.Close()
-	following := map[int32]bool{}
-	for _, part := range all {
-		following[part] = true
-	}
+	f.cl = cl
+	return f, nil
+}
+
+// run follows until ctx ends.
+func (f *follower) run(ctx context.Context) error {
 	for {
-		if err := p.refollow(cl, following); err != nil {
+		if err := f.refollow(); err != nil {
 			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		fetches := cl.PollFetches(pctx)
+		fetches := f.cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
 		fetches.EachError(func(t string, part int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				log.Warn("follower fetch error", "partition", part, "err", err)
+				f.log.Warn("follower fetch error", "partition", part, "err", err)
 			}
 		})
 		if fetches.NumRecords() == 0 {
 			continue
 		}
-		if err := p.followBatch(fetches, log); err != nil {
+		if err := f.batch(fetches); err != nil {
 			return err
 		}
 	}
 }
 
-// refollow pauses the partitions the processor owns and, for those it gave
-// up, resumes reading from the checkpoint it left.
-func (p *Processor) refollow(cl *kgo.Client, following map[int32]bool) error {
+// restoreCold restores the snapshots of the partitions with no local state
+// yet.
+func (p *Processor) restoreCold(ctx context.Context, log *slog.Logger) error {
+	var cold []int32
+	for part := range p.cfg.Partitions {
+		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part)
+		if err != nil {
+			return err
+		}
+		if off == 0 {
+			cold = append(cold, part)
+		}
+	}
+	if len(cold) == 0 {
+		return nil
+	}
+	t0 := time.Now()
+	p.stateMu.Lock()
+	n, err := p.restoreSnapshots(ctx, p.cfg.Opts, cold, log)
+	p.stateMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("restored snapshots", "aggregates", n, "partitions", len(cold), "took", time.Since(t0).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// follower is the state of follow's loop.
+type follower struct {
+	p   *Processor
+	cl  *kgo.Client
+	log *slog.Logger
+	// following: partitions being read (resumed). Others are paused.
+	following map[int32]bool
+	// from: where a paused partition must be read again from, when that is
+	// before its checkpoint (after a gap).
+	from map[int32]int64
+	// gapAt: the offset of the last gap found per partition, so that a gap
+	// found again after reading from before it stops the partition.
+	gapAt map[int32]int64
+}
+
+// refollow pauses the partitions to leave alone (owned by the processor,
+// or stopped at an event the follower cannot apply) and resumes the others
+// from their checkpoints.
+func (f *follower) refollow() error {
+	p := f.p
 	p.mu.Lock()
 	var pause, resume []int32
-	for part, was := range following {
-		owned := p.owned[part]
-		switch {
-		case was && owned:
+	for part := range p.cfg.Partitions {
+		want := !p.owned[part] && p.followFailed[part] == ""
+		switch was := f.following[part]; {
+		case was && !want:
 			pause = append(pause, part)
-			following[part] = false
-		case !was && !owned:
+			f.following[part] = false
+		case !was && want:
 			resume = append(resume, part)
-			following[part] = true
+			f.following[part] = true
 		}
 	}
 	p.mu.Unlock()
 	if len(pause) > 0 {
-		cl.PauseFetchPartitions(map[string][]int32{p.events: pause})
+		f.cl.PauseFetchPartitions(map[string][]int32{p.events: pause})
 	}
 	if len(resume) > 0 {
 		offs := map[int32]kgo.EpochOffset{}
@@ -120,20 +180,37 @@ func (p *Processor) refollow(cl *kgo.Client, following map[int32]bool) error {
 			if err != nil {
 				return err
 			}
+			if from, ok := f.from[part]; ok {
+				off = min(off, from)
+				delete(f.from, part)
+			}
 			offs[part] = kgo.EpochOffset{Epoch: -1, Offset: off}
 		}
-		cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.events: offs})
-		cl.ResumeFetchPartitions(map[string][]int32{p.events: resume})
+		f.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.events: offs})
+		f.cl.ResumeFetchPartitions(map[string][]int32{p.events: resume})
 	}
 	return nil
 }
 
-// followBatch applies the records of partitions not owned right now, under
-// stateMu. A partition whose events cannot be applied is paused and
+// reread pauses part, to be read again by the next refollow from its
+// checkpoint, or from offset from if that is earlier (from < 0: the
+// checkpoint).
+func (f *follower) reread(part int32, from int64) {
+	f.cl.PauseFetchPartitions(map[string][]int32{f.p.events: {part}})
+	f.following[part] = false
+	if from >= 0 {
+		f.from[part] = from
+	}
+}
+
+// batch applies the records of partitions not owned right now, under
+// stateMu. A partition owned meanwhile is read again later from its
+// checkpoint. At a gap (events of an aggregate missing before the one
+// read) the partition is read again from the aggregate's last applied
+// event, once; a partition whose events cannot be applied is stopped and
 // reported like the processor's.
-func (p *Processor) followBatch(fetches kgo.Fetches, log interface {
-	Error(string, ...any)
-}) error {
+func (f *follower) batch(fetches kgo.Fetches) error {
+	p := f.p
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
 	p.mu.Lock()
@@ -141,15 +218,15 @@ func (p *Processor) followBatch(fetches kgo.Fetches, log interface {
 	for part := range p.owned {
 		owned[part] = true
 	}
-	failed := make(map[int32]bool, len(p.followFailed))
-	for part := range p.followFailed {
-		failed[part] = true
-	}
 	p.mu.Unlock()
 	w := p.newWork()
 	var commitErr error
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if owned[fp.Partition] || failed[fp.Partition] || commitErr != nil {
+		if commitErr != nil || len(fp.Records) == 0 || !f.following[fp.Partition] {
+			return
+		}
+		if owned[fp.Partition] {
+			f.reread(fp.Partition, -1)
 			return
 		}
 		for _, r := range fp.Records {
@@ -160,12 +237,22 @@ func (p *Processor) followBatch(fetches kgo.Fetches, log interface {
 				}
 				w = p.newWork()
 			}
-			if err := p.applyEvent(w, r); err != nil {
-				log.Error("follower cannot apply an event; this partition's local state stops here (see /v1/status)", "partition", fp.Partition, "offset", r.Offset, "err", err)
+			err := p.applyEvent(w, r)
+			var gap *gapError
+			switch {
+			case err == nil:
+			case errors.As(err, &gap) && !f.gapSeen(fp.Partition, r.Offset):
+				f.log.Warn("follower found a gap in an aggregate's events; reading the partition again from its last applied event",
+					"partition", fp.Partition, "offset", r.Offset, "from", gap.from, "err", err)
+				f.gapAt[fp.Partition] = r.Offset
+				f.reread(fp.Partition, gap.from)
+				return
+			default:
+				f.log.Error("follower cannot apply an event; this partition's local state stops here (see /v1/status)", "partition", fp.Partition, "offset", r.Offset, "err", err)
 				p.mu.Lock()
 				p.followFailed[fp.Partition] = err.Error()
 				p.mu.Unlock()
-				failed[fp.Partition] = true
+				f.reread(fp.Partition, -1)
 				return
 			}
 			if r.Offset+1 > w.checkpoints[fp.Partition] {
@@ -177,4 +264,11 @@ func (p *Processor) followBatch(fetches kgo.Fetches, log interface {
 		return commitErr
 	}
 	return w.commit()
+}
+
+// gapSeen reports whether the follower found a gap at offset of part
+// before, and read the partition again since.
+func (f *follower) gapSeen(part int32, offset int64) bool {
+	at, ok := f.gapAt[part]
+	return ok && at == offset
 }

@@ -41,13 +41,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strata-es/strata/internal/codec"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/strata-es/strata/internal/codec"
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/metrics"
 	"github.com/strata-es/strata/internal/position"
@@ -192,7 +194,9 @@ type Processor struct {
 	// stateMu orders the follower's writes and the processor's takeover
 	// of a partition (see follow).
 	stateMu sync.Mutex
-	cache   *stateCache
+	// ownGen counts the changes of owned, for work.commit.
+	ownGen atomic.Uint64
+	cache  *stateCache
 	// Set by Run: filters of the command IDs with a stored result and
 	// of the aggregates stored.
 	seen, exists *keyFilter
@@ -290,7 +294,7 @@ func New(cfg Config) *Processor {
 // Run processes commands until ctx ends. It returns nil on a clean stop and
 // an error when it cannot continue safely (Pebble failed, the events topic
 // holds a record this build cannot read).
-func (p *Processor) Run(ctx context.Context) error {
+func (p *Processor) Run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	p.seen = p.newKeyFilter(ctx, "results", store.ResultKey(p.agg, ""))
 	p.exists = p.newKeyFilter(ctx, "aggregates", store.AggregateKey(p.agg, ""))
@@ -322,6 +326,13 @@ func (p *Processor) Run(ctx context.Context) error {
 		// partitions move after SessionTimeout.
 		kgo.InstanceID(p.instanceMember()),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		// The eager sticky balancer, not franz-go's default cooperative
+		// one: each assignment then lists every partition the member
+		// owns, which onAssigned relies on (see there). A rebalance
+		// pauses every member for a moment; static membership keeps
+		// restarts from causing one.
+		kgo.Balancers(kgo.StickyBalancer()),
+		kgo.WithHooks(manageErrors{p}),
 		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
@@ -367,14 +378,23 @@ func (p *Processor) Run(ctx context.Context) error {
 	// and stop with it.
 	fctx, stopFollower := context.WithCancel(ctx)
 	followed := make(chan error, 1)
-	go func() { followed <- p.follow(fctx) }()
+	go func() {
+		err := p.follow(fctx)
+		followed <- err
+		if err != nil {
+			cancel() // the processor stops with it: see follow
+		}
+	}()
 	expired := make(chan struct{})
 	go func() { defer close(expired); p.expireResults(fctx, log) }()
 	defer func() {
 		stopFollower()
 		<-expired
-		if err := <-followed; err != nil {
-			p.cfg.Log.Error("follower stopped", "aggregate", p.agg, "err", err)
+		if ferr := <-followed; ferr != nil {
+			p.cfg.Log.Error("follower stopped; stopping the processor", "aggregate", p.agg, "err", ferr)
+			if err == nil {
+				err = fmt.Errorf("processor %s: follower: %w", p.agg, ferr)
+			}
 		}
 	}()
 	log.Info("command processor started", "topic", p.commands, "group", p.cfg.Names.ProcessorGroup(p.agg))
@@ -439,6 +459,7 @@ func (p *Processor) Run(ctx context.Context) error {
 				p.met.ForgetLag(part)
 			}
 			clear(p.owned)
+			p.ownGen.Add(1)
 			clear(p.pending)
 			clear(p.failed)
 			p.joined = false
@@ -505,16 +526,43 @@ func (p *Processor) observeLag(fetches kgo.Fetches) {
 	})
 }
 
-// onAssigned runs after every join of the group, with the partitions newly
-// assigned (franz-go calls it even when there are none).
+// onAssigned runs after every join of the group (franz-go calls it even
+// when nothing is assigned). With the eager balancer (see Run) m is the
+// member's whole assignment, and it replaces what the processor believed
+// it owned: a revocation or a loss can go unreported (franz-go's
+// GroupTransactSession reports only the first until the next End), and a
+// partition believed owned is one the follower leaves alone.
 func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.joined = true
-	if parts := m[p.commands]; len(parts) > 0 {
-		p.cfg.Log.Info("commands partitions assigned; catching up their state", "aggregate", p.agg, "topic", p.commands, "partitions", parts)
-	}
+	now := make(map[int32]bool, len(m[p.commands]))
 	for _, part := range m[p.commands] {
+		now[part] = true
+	}
+	var gone []int32
+	for part := range p.owned {
+		if !now[part] {
+			gone = append(gone, part)
+		}
+	}
+	if len(gone) > 0 {
+		slices.Sort(gone)
+		p.cfg.Log.Info("commands partitions no longer assigned", "aggregate", p.agg, "topic", p.commands, "partitions", gone)
+		p.revokeLocked(gone)
+	}
+	var added []int32
+	for part := range now {
+		if !p.owned[part] {
+			added = append(added, part)
+		}
+	}
+	if len(added) > 0 {
+		slices.Sort(added)
+		p.cfg.Log.Info("commands partitions assigned; catching up their state", "aggregate", p.agg, "topic", p.commands, "partitions", added)
+	}
+	p.ownGen.Add(1)
+	for _, part := range added {
 		p.owned[part] = true
 		p.pending[part] = true
 		delete(p.failed, part) // a new assignment tries again
@@ -523,6 +571,27 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]
 	if p.cancelPoll != nil {
 		p.cancelPoll()
 	}
+}
+
+// manageErrors is a kgo hook: the group management loop failed (the
+// coordinator forgot the member, the brokers are away) and franz-go gave
+// up the member's whole assignment. It is heard here as well as in onLost,
+// because the session swallows an onLost that follows another before the
+// next End.
+type manageErrors struct{ p *Processor }
+
+func (h manageErrors) OnGroupManageError(err error) {
+	p := h.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.joined && len(p.owned) == 0 {
+		return
+	}
+	parts := slices.Sorted(maps.Keys(p.owned))
+	p.cfg.Log.Warn("consumer group session ended; its partitions are given up until it joins again",
+		"aggregate", p.agg, "group", p.cfg.Names.ProcessorGroup(p.agg), "topic", p.commands, "partitions", parts, "err", err)
+	p.joined = false
+	p.revokeLocked(parts)
 }
 
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -546,6 +615,7 @@ func (p *Processor) onLost(_ context.Context, _ *kgo.Client, m map[string][]int3
 }
 
 func (p *Processor) revokeLocked(parts []int32) {
+	p.ownGen.Add(1)
 	for _, part := range parts {
 		delete(p.owned, part)
 		delete(p.pending, part)

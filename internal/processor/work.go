@@ -33,6 +33,11 @@ type work struct {
 	done  []doneCommand
 	dlq   []metrics.DLQReason
 	debug bool
+
+	// ownGen is the processor's ownGen when the work began: when the
+	// assignment changed since, the follower may have written the same
+	// aggregates meanwhile, and commit checks what Pebble holds.
+	ownGen uint64
 }
 
 // doneCommand is a command a batch answered.
@@ -71,6 +76,7 @@ func (p *Processor) newWork() *work {
 		checkpoints: map[int32]int64{},
 		resultsNext: map[int32]int64{},
 		snapshots:   map[string]*aggState{},
+		ownGen:      p.ownGen.Load(),
 	}
 }
 
@@ -163,9 +169,26 @@ func (w *work) commit() error {
 		rec store.Aggregate
 	}
 	written := make([]idRec, 0, len(w.aggs))
+	// The caller holds stateMu, so nothing else writes meanwhile. When the
+	// assignment changed since the work began (a partition was taken away
+	// while its transaction or catch-up ran), the follower may have
+	// applied newer events of the same aggregates: an aggregate is never
+	// moved back to an older version, nor a checkpoint to an earlier
+	// offset.
+	careful := w.ownGen != p.ownGen.Load()
 	for _, a := range w.aggs {
 		if !a.dirty {
 			continue
+		}
+		if careful {
+			stored, ok, err := store.LoadAggregate(p.cfg.DB.Pebble(), p.agg, a.id)
+			if err != nil {
+				b.Close()
+				return err
+			}
+			if ok && stored.Version >= a.version {
+				continue
+			}
 		}
 		st, err := p.cfg.Codec.EncodeState(a.state)
 		if err != nil {
@@ -203,6 +226,14 @@ func (w *work) commit() error {
 		}
 	}
 	for part, next := range w.checkpoints {
+		if careful {
+			if stored, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part); err != nil {
+				b.Close()
+				return err
+			} else if stored >= next {
+				continue
+			}
+		}
 		if err := store.PutCheckpoint(b, p.agg, part, next); err != nil {
 			b.Close()
 			return err
