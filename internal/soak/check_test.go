@@ -1,7 +1,14 @@
 package soak
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,5 +237,37 @@ func TestJSONEqual(t *testing.T) {
 		if got := jsonEqual([]byte(c.a), []byte(c.b)); got != c.eq {
 			t.Errorf("jsonEqual(%s, %s) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+// TestCheckStatusReportsStoppedPartitions: a partition an instance stopped
+// applying is a problem even when what it serves happens to be current.
+func TestCheckStatusReportsStoppedPartitions(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/status" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, `{"processors":[{"aggregate":"account","failed":{"2":"following: event at t.account.events partition 2 offset 7: a gap"}},{"aggregate":"order"}]}`)
+	}))
+	defer srv.Close()
+	s := &soak{problems: &problems{}}
+	s.checkStatus(context.Background(), &instance{proc: &proc{name: "instance 1"}, url: srv.URL})
+	expect(t, s.problems, probInconsistent, "instance 1: account partition 2 stopped: following: event at t.account.events partition 2 offset 7")
+}
+
+func TestErrorLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	log := "time=1 level=INFO msg=a\ntime=2 level=ERROR msg=\"follower stopped\"\n{\"level\":\"ERROR\",\"msg\":\"b\"}\ntime=3 level=WARN msg=c\n"
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := errorLines(path, 5)
+	want := []string{`time=2 level=ERROR msg="follower stopped"`, `{"level":"ERROR","msg":"b"}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("errorLines = %q, want %q", got, want)
+	}
+	if got := errorLines(path, 1); len(got) != 1 {
+		t.Errorf("errorLines(…, 1) gave %d lines", len(got))
 	}
 }

@@ -212,6 +212,29 @@ func tailFile(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// errorLines returns the first n lines of a log at level ERROR (text or
+// JSON), each cut to 400 bytes.
+func errorLines(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() && len(lines) < n {
+		l := sc.Text()
+		if strings.Contains(l, "level=ERROR") || strings.Contains(l, `"level":"ERROR"`) {
+			if len(l) > 400 {
+				l = l[:400] + "…"
+			}
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
 // waitHTTP polls url until it answers 200, the process exits, or d passes.
 func waitHTTP(ctx context.Context, url string, exited <-chan struct{}, d time.Duration) error {
 	cl := &http.Client{Timeout: 2 * time.Second}

@@ -168,6 +168,32 @@ func (s *soak) checkInstances(ctx context.Context, m *model) {
 	}
 	wg.Wait()
 	s.stats.checkedAggregates.Store(int64(len(m.hist)))
+	for _, in := range s.cluster.inst {
+		s.checkStatus(ctx, in)
+	}
+}
+
+// checkStatus reports the partitions an instance stopped applying (an
+// event its processor or its follower could not apply): such a node no
+// longer keeps their state current, whatever it serves at the end.
+func (s *soak) checkStatus(ctx context.Context, in *instance) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	var st struct {
+		Processors []struct {
+			Aggregate string            `json:"aggregate"`
+			Failed    map[string]string `json:"failed"`
+		} `json:"processors"`
+	}
+	if code, err := getJSON(ctx, hc, in.url+"/v1/status", &st); err != nil || code != http.StatusOK {
+		s.problems.add(probInconsistent, "%s: GET /v1/status answered %d (%v)", in.name, code, err)
+		return
+	}
+	for _, p := range st.Processors {
+		for _, part := range slices.Sorted(maps.Keys(p.Failed)) {
+			s.problems.add(probInconsistent, "%s: %s partition %s stopped: %s", in.name, p.Aggregate, part, p.Failed[part])
+		}
+	}
 }
 
 func (s *soak) checkInstance(ctx context.Context, in *instance, m *model, v *views, absent []string) {

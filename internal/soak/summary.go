@@ -29,6 +29,9 @@ type Summary struct {
 	Problems                                     [numProbs][]string
 	Tags                                         [numProbs]map[string]int
 	InstancesChecked, AggregatesPerInstanceCheck int
+	// ErrorLogs are the first lines logged at level ERROR by each process,
+	// shown when the soak fails.
+	ErrorLogs []string
 }
 
 // Passed reports whether the soak ran to the end and found no problem.
@@ -46,6 +49,11 @@ func (s *soak) fill(sum *Summary, m *model) {
 	if m != nil {
 		sum.Events, sum.Aggregates, sum.Results, sum.Commands, sum.DLQ = m.nEvents, len(m.hist), m.nResults, m.nCommands, m.nDLQ
 		sum.InstancesChecked, sum.AggregatesPerInstanceCheck = len(s.cluster.inst), int(s.stats.checkedAggregates.Load())
+	}
+	for _, in := range s.cluster.inst {
+		for _, l := range errorLines(in.logPath, 5) {
+			sum.ErrorLogs = append(sum.ErrorLogs, in.name+": "+l)
+		}
 	}
 	s.problems.mu.Lock()
 	defer s.problems.mu.Unlock()
@@ -97,6 +105,11 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if s.Err != nil {
 		fmt.Fprintf(w, "error: %v\n", s.Err)
+	}
+	if !s.Passed() {
+		for _, l := range s.ErrorLogs {
+			fmt.Fprintf(w, "  logged: %s\n", l)
+		}
 	}
 	if s.Dir != "" {
 		fmt.Fprintf(w, "data and logs kept in %s\n", s.Dir)
