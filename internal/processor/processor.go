@@ -316,6 +316,13 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 		// first command after a start wait that long.
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.TransactionalID(p.cfg.Names.ProcessorGroup(p.agg)+"."+p.cfg.InstanceID),
+		// A transaction begun right after the previous one ended can have
+		// its first produce refused with CONCURRENT_TRANSACTIONS while the
+		// coordinator still writes the previous markers (a 3-node Apache
+		// Kafka 4.4 does, often). franz-go retries it after a metadata
+		// refresh, which MetadataMinAge rate-limits: with its default 5s,
+		// such a batch took 5-10s instead of half a second.
+		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.TransactionTimeout(p.cfg.TxnTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		// Static membership: a process restarted on the same data
