@@ -98,6 +98,14 @@ func (r *followRig) waitStored(id string, v uint64) account.State {
 	}
 }
 
+// noneStopped fails the test if the processor stopped a partition.
+func (r *followRig) noneStopped() {
+	r.t.Helper()
+	if st := r.p.Status(); len(st.Failed) > 0 {
+		r.t.Errorf("partitions stopped: %v", st.Failed)
+	}
+}
+
 // follow runs the follower until the test ends.
 func (r *followRig) follow(f *follower) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -167,9 +175,7 @@ func TestFollowerReadsAgainWhatItSkippedWhileOwned(t *testing.T) {
 	if st := r.waitStored("acc-1", 3); st.Balance != 12 {
 		t.Errorf("acc-1 balance %d, want 12", st.Balance)
 	}
-	if st := r.p.Status(); len(st.Failed) > 0 {
-		t.Errorf("partitions stopped: %v", st.Failed)
-	}
+	r.noneStopped()
 }
 
 // TestFollowerHealsAGapByReadingAgain: when an aggregate's stored version
@@ -203,9 +209,7 @@ func TestFollowerHealsAGapByReadingAgain(t *testing.T) {
 	if st := r.waitStored("acc-1", 4); st.Balance != 21 {
 		t.Errorf("acc-1 balance %d, want 21", st.Balance)
 	}
-	if st := r.p.Status(); len(st.Failed) > 0 {
-		t.Errorf("partitions stopped: %v", st.Failed)
-	}
+	r.noneStopped()
 }
 
 // TestFollowerStopsAtARealGap: events missing from the topic itself stop
