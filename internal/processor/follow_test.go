@@ -351,13 +351,20 @@ func TestOwnershipFollowsEveryRebalance(t *testing.T) {
 	opts := []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var procs []*Processor
+	var dbs []*store.DB
 	done := make(chan error, 3)
+	// The stores close only after every processor has returned: a
+	// deferred Close per store would run first (defers run last in, first
+	// out) and pull the store from under a running processor.
 	defer func() {
 		cancel()
 		for range procs {
 			if err := <-done; err != nil {
 				t.Error(err)
 			}
+		}
+		for _, db := range dbs {
+			db.Close()
 		}
 	}()
 	// owners returns who owns each partition, and the partitions owned
@@ -378,7 +385,7 @@ func TestOwnershipFollowsEveryRebalance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer db.Close()
+		dbs = append(dbs, db)
 		p := New(Config{
 			Codec: codec.Codec{Type: account.Type, Catalog: schemas.Default()},
 			DB:    db, Names: names, Partitions: 4, InstanceID: "i" + strconv.Itoa(i), Opts: opts,
