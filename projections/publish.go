@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -146,7 +147,7 @@ func (pub *publisher) publish(ctx context.Context, db *store.DB, view string, ch
 		recs = append(recs, r)
 	}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		err := pub.prod.ProduceSync(ctx, recs...).FirstErr()
+		err := kafka.ProduceSync(ctx, pub.prod, recs...)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,9 @@ func startStrata(t *testing.T, args ...string) (url string, stop func(), printed
 				t.Errorf("strata %v exited with %d after Ctrl-C", args, code)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("strata %v did not stop in 30s", args)
+			var dump strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
+			t.Errorf("strata %v did not stop in 30s; its goroutines:\n%s", args, dump.String())
 		}
 	}
 	t.Cleanup(stop)
@@ -97,7 +100,7 @@ func TestServeWithConfigFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close) // after strata stops: startStrata's cleanup runs first
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "strata.yaml")
 	yaml := fmt.Sprintf("brokers: [%s]\nnamespace: fromfile\npartitions: 3\ndata: %s\nhttp: 127.0.0.1:1\nlog: {level: warn}\n", addr, filepath.Join(dir, "data"))

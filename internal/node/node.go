@@ -373,20 +373,24 @@ func Run(ctx context.Context, cfg Config) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	baseCtx = gctx
-	g.Go(func() error { return sender.Run(gctx) })
-	g.Go(func() error { broker.Run(gctx); return nil })
-	for _, p := range procs {
-		g.Go(func() error { return p.Run(gctx) })
+	parts := newStopping()
+	g.Go(parts.track("command sender", func() error { return sender.Run(gctx) }))
+	g.Go(parts.track("broker check", func() error { broker.Run(gctx); return nil }))
+	for _, t := range cfg.Types {
+		p := procs[t.Name()]
+		g.Go(parts.track("processor "+t.Name(), func() error { return p.Run(gctx) }))
 	}
 	var wg sync.WaitGroup
-	for name, r := range runners {
+	for _, pr := range cfg.Projections {
+		name, r := pr.Name, runners[pr.Name]
 		wg.Add(1)
-		go func() {
+		go parts.track("projection "+name, func() error {
 			defer wg.Done()
 			if err := r.Run(gctx); err != nil {
 				log.Error("projection stopped; its view no longer advances (see /readyz)", "projection", name, "err", err)
 			}
-		}()
+			return nil
+		})()
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -394,12 +398,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return nil
 	})
-	g.Go(func() error {
+	g.Go(parts.track("HTTP requests in flight", func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
-	})
+	}))
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go parts.report(gctx, stopped, log, 5*time.Second)
 	url := "http://" + ln.Addr().String()
 	log.Info("strata serving", "http", url, "console", url+console.Path, "instance", instanceID, "data", cfg.DataDir, "auth", authSummary(cfg.Tokens), "metrics", metricsSummary(cfg))
 	if cfg.Tokens.Len() == 0 && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {

@@ -193,7 +193,7 @@ func (s *Sender) Send(ctx context.Context, agg, id string, req Request) (*Result
 	s.waiting[req.CommandID] = append(s.waiting[req.CommandID], ch)
 	s.mu.Unlock()
 	defer s.forget(req.CommandID, ch)
-	if err := s.producer.ProduceSync(ctx, r).FirstErr(); err != nil {
+	if err := kafka.ProduceSync(ctx, s.producer, r); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w (command_id %s)", ErrTimeout, req.CommandID)
 		}

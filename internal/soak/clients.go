@@ -235,7 +235,7 @@ func (s *soak) produce(ctx context.Context, kc *kgo.Client, sc *sent, stop <-cha
 		pctx, cancel := context.WithTimeout(ctx, httpTimeout)
 		// A fresh record each time: kgo owns a record until its promise.
 		r := *rec
-		err := kc.ProduceSync(pctx, &r).FirstErr()
+		err := kafka.ProduceSync(pctx, kc, &r)
 		cancel()
 		if err != nil {
 			forget()

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strata-es/strata/internal/devbroker"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestServeStopsWhileItsViewCannotBePublished: the broker drops every
+// connection that writes to the published view's topic, as a broker that
+// dies mid-request does. The idempotent producer cannot fail a batch whose
+// request was sent, and retries it for as long as the client lives; a node
+// stopping then waited for it forever (a CI run found it when the test
+// broker was closed before the node).
+func TestServeStopsWhileItsViewCannotBePublished(t *testing.T) {
+	c, addr, err := devbroker.Start(devbroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	url, stop, _ := startStrata(t, "serve", "--brokers", addr, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const topic = "strata.view.accounts"
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil || td[topic].Err != nil {
+		t.Fatalf("the view's topic: %v %v", err, td[topic].Err)
+	}
+	id := td[topic].ID // produce requests name topics by ID from v13
+	var dropped atomic.Int64
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, tp := range req.(*kmsg.ProduceRequest).Topics {
+			if tp.Topic == topic || tp.TopicID == id {
+				dropped.Add(1)
+				return nil, errors.New("the view's topic is unreachable"), true
+			}
+		}
+		return nil, nil, false
+	})
+	if code, out, errs := cli(t, "send", "account", "acc-s", "OpenAccount", `{"owner":"sy","initial_balance":1}`, "--http", url); code != 0 {
+		t.Fatalf("send: %d %s %s", code, out, errs)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for dropped.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the view was not published (%d requests dropped)", dropped.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopWithin(t, stop, 20*time.Second, "while its view could not be published")
+}
+
+// TestServeStopsWithItsBrokerGone: Ctrl-C stops a node whose broker has
+// gone away, in the time its Kafka clients take to give up leaving their
+// groups, not the minutes their retries could last.
+func TestServeStopsWithItsBrokerGone(t *testing.T) {
+	c, addr, err := devbroker.Start(devbroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, stop, _ := startStrata(t, "serve", "--brokers", addr, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error")
+	if code, out, errs := cli(t, "send", "account", "acc-s", "OpenAccount", `{"owner":"sy","initial_balance":1}`, "--http", url); code != 0 {
+		t.Fatalf("send: %d %s %s", code, out, errs)
+	}
+	c.Close()
+	stopWithin(t, stop, 20*time.Second, "with its broker gone")
+}
+
+// stopWithin stops a strata started by startStrata, and fails the test
+// unless it stopped within d.
+func stopWithin(t *testing.T, stop func(), d time.Duration, why string) {
+	t.Helper()
+	stopped := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		stop()
+		stopped <- time.Since(start)
+	}()
+	select {
+	case took := <-stopped:
+		t.Logf("stopped in %v", took)
+	case <-time.After(d):
+		t.Fatalf("strata serve did not stop in %v %s", d, why)
+	}
+}
