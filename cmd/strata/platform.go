@@ -67,6 +67,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.DurationVar(&n.c.ReadWait, "read-wait", d.ReadWait, "how long a read given ?position= waits for it by default")
 	fs.DurationVar(&n.c.ReadWaitMax, "read-wait-max", d.ReadWaitMax, "the longest ?wait= a read may ask for")
 	fs.StringVar(&n.c.Metrics, "metrics", d.Metrics, "who may read /metrics: token (a token when --auth-token-file has any; read-only suffices), open, or off")
+	fs.IntVar(&n.c.MaxConnections, "max-connections", d.MaxConnections, "HTTP connections open at once; more wait until one closes (0: no bound)")
 	fs.Int64Var(&n.c.ProjectionMaxLag, "projection-max-lag", d.ProjectionMaxLag, "offsets a projection may be behind with /readyz still ready (0: no bound)")
 	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug (also each command and request), info, warn, error")
 	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json (one object per line)")
@@ -173,7 +174,7 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
 		DataDir: c.Data, HTTPAddr: c.HTTP, Tokens: tokens, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
 		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax, Tracing: c.Tracing,
-		MetricsAccess: httpapi.MetricsAccess(c.Metrics), ProjectionMaxLag: maxLag,
+		MetricsAccess: httpapi.MetricsAccess(c.Metrics), ProjectionMaxLag: maxLag, MaxConnections: c.MaxConnections,
 		Types: builtinTypes, Projections: builtinProjections, Sinks: sinks,
 	}, nil
 }

@@ -73,6 +73,9 @@ type Config struct {
 	// catch-up); 0: no bound. A lower bound drops a busy node out of a
 	// load balancer sooner; a higher one serves staler views.
 	ProjectionMaxLag int64 `yaml:"projection_max_lag"`
+	// MaxConnections bounds the HTTP connections open at once; more wait
+	// to be accepted until one closes. Default 1024; 0: no bound.
+	MaxConnections int `yaml:"max_connections"`
 	// SchemaRegistry optionally registers the schemas in a
 	// Confluent-compatible registry.
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
@@ -143,6 +146,7 @@ func Defaults() Config {
 		HTTP:              "127.0.0.1:8080",
 		Metrics:           "token",
 		ProjectionMaxLag:  100_000,
+		MaxConnections:    1024,
 		Log:               Log{Level: "info", Format: "text"},
 		SchemaRegistry:    SchemaRegistry{WireFormat: "single-object"},
 		Tracing:           tracing.Config{Exporter: tracing.ExporterNone, SampleRatio: 1},
@@ -230,6 +234,9 @@ func (c *Config) Validate() error {
 	case "token", "open", "off":
 	default:
 		bad("metrics (--metrics): %q, want token (a token required when tokens are configured), open or off", c.Metrics)
+	}
+	if c.MaxConnections < 0 {
+		bad("max_connections (--max-connections): %d, want 0 (no bound) or more", c.MaxConnections)
 	}
 	if c.ProjectionMaxLag < 0 {
 		bad("projection_max_lag (--projection-max-lag): %d, want 0 (no bound) or more", c.ProjectionMaxLag)

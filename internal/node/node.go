@@ -36,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -65,7 +66,11 @@ type Config struct {
 	// headers. Default 10s: far more than any real client needs, and a
 	// slow one (slowloris) cannot hold a connection for longer.
 	ReadHeaderTimeout time.Duration
-	Log               *slog.Logger
+	// MaxConnections bounds the HTTP connections open at once: a burst of
+	// clients waits in the listen backlog instead of taking a goroutine
+	// and buffers each. 0: no bound.
+	MaxConnections int
+	Log            *slog.Logger
 
 	Types       []aggregates.Type
 	Projections []projections.Projection
@@ -345,9 +350,9 @@ func Run(ctx context.Context, cfg Config) error {
 	watchState(cfg.Metrics, cfg.Types, procs, cfg.Projections, runners, broker)
 
 	var baseCtx context.Context // set below, before the server serves
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := listen(cfg)
 	if err != nil {
-		return fmt.Errorf("HTTP listen on %s: %w (pass --http with a free address)", cfg.HTTPAddr, err)
+		return err
 	}
 	api := httpapi.Handler(httpapi.Config{
 		Sender: sender, Codecs: codecs, DB: db, Applied: applied, Views: views, Log: log, CommandTimeout: cfg.CommandTimeout,
@@ -421,6 +426,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// listen opens the HTTP API's listener, accepting at most MaxConnections
+// connections at once.
+func listen(cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP listen on %s: %w (pass --http with a free address)", cfg.HTTPAddr, err)
+	}
+	if cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
+	}
+	return ln, nil
 }
 
 // withConsole serves the web console beside the API: its files under

@@ -21,7 +21,8 @@ func serve(t *testing.T, cfg Config) string {
 	srv := newServer(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg.HTTPAddr = "127.0.0.1:0"
+	ln, err := listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,5 +132,40 @@ func TestAuthSummary(t *testing.T) {
 	}
 	if s := authSummary(nil); !strings.HasPrefix(s, "off") {
 		t.Errorf("without: %q", s)
+	}
+}
+
+// TestConnectionsAreBounded: with MaxConnections open, the next client
+// waits to be accepted instead of taking a goroutine and buffers; it is
+// served as soon as one of them closes.
+func TestConnectionsAreBounded(t *testing.T) {
+	addr := serve(t, Config{MaxConnections: 2})
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	get := func(timeout time.Duration) error {
+		cl := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := cl.Get("http://" + addr + "/")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}
+	if err := get(300 * time.Millisecond); err == nil {
+		t.Fatal("a third connection was served while two were open, with MaxConnections 2")
+	}
+	held[0].Close()
+	if err := get(5 * time.Second); err != nil {
+		t.Fatalf("once a connection closed, the next client: %v", err)
 	}
 }
