@@ -222,17 +222,25 @@ func memDB(t *testing.T) *store.DB {
 	return db
 }
 
+// start runs r until stop, or until the test ends: the stop is also a
+// cleanup, which runs before the cleanups registered earlier (memDB's
+// Close) when a test fails before it stops the runner.
 func start(t *testing.T, r *projections.Runner) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("runner: %v", err)
-		}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("runner: %v", err)
+			}
+		})
 	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,9 +40,11 @@ func startStrata(t *testing.T, args ...string) (url string, stop func(), printed
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	done := make(chan int, 1)
+	exited := make(chan struct{})
+	var code int
 	go func() {
-		done <- run(ctx, args, nil, pw, io.Discard)
+		defer close(exited)
+		code = run(ctx, args, nil, pw, io.Discard)
 		pw.Close()
 	}()
 	lines := make(chan string, 16)
@@ -52,12 +55,37 @@ func startStrata(t *testing.T, args ...string) (url string, stop func(), printed
 		}
 		close(lines)
 	}()
+	// stop is Ctrl-C. It is a cleanup from the start, so that strata
+	// stops before the cleanups registered earlier (its broker, its data
+	// directory) run, however the test ends.
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			go func() {
+				for range lines {
+				}
+			}()
+			select {
+			case <-exited:
+				if code != 0 && url != "" {
+					t.Errorf("strata %v exited with %d after Ctrl-C", args, code)
+				}
+			case <-time.After(30 * time.Second):
+				var dump strings.Builder
+				_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
+				t.Errorf("strata %v did not stop in 30s; its goroutines:\n%s", args, dump.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
 	timeout := time.After(60 * time.Second)
 	for url == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("strata %v exited with %d before serving", args, <-done)
+				<-exited
+				t.Fatalf("strata %v exited with %d before serving", args, code)
 			}
 			printed += l + "\n"
 			if i := strings.Index(l, "HTTP API at "); i >= 0 {
@@ -67,29 +95,6 @@ func startStrata(t *testing.T, args ...string) (url string, stop func(), printed
 			t.Fatalf("strata %v did not print its HTTP URL in 60s", args)
 		}
 	}
-	var stopped bool
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		go func() {
-			for range lines {
-			}
-		}()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("strata %v exited with %d after Ctrl-C", args, code)
-			}
-		case <-time.After(30 * time.Second):
-			var dump strings.Builder
-			_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
-			t.Errorf("strata %v did not stop in 30s; its goroutines:\n%s", args, dump.String())
-		}
-	}
-	t.Cleanup(stop)
 	return url, stop, printed
 }
 

@@ -24,7 +24,7 @@ func TestServeStopsWhileItsViewCannotBePublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close) // after strata stops, however the test ends
 	url, stop, _ := startStrata(t, "serve", "--brokers", addr, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -93,6 +93,7 @@ func stopWithin(t *testing.T, stop func(), d time.Duration, why string) {
 	case took := <-stopped:
 		t.Logf("stopped in %v", took)
 	case <-time.After(d):
-		t.Fatalf("strata serve did not stop in %v %s", d, why)
+		t.Errorf("strata serve did not stop in %v %s", d, why)
+		<-stopped // stop gives up after 30s, saying so
 	}
 }

@@ -41,7 +41,7 @@ func testSnapshotTopicIsCompacted(t *testing.T, b *broker) {
 	}
 	values := func() []string {
 		var out []string
-		for _, r := range readAll(t, b, topic, kgo.ReadCommitted(), 500*time.Millisecond) {
+		for _, r := range readAll(t, b, topic, kgo.ReadCommitted()) {
 			if string(r.Key) == "acc-1" {
 				out = append(out, string(r.Value))
 			}

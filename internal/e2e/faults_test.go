@@ -10,26 +10,69 @@ import (
 
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/processor"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// readAll reads every record of topic, with the given isolation, waiting
-// until no new record arrived for quiet.
-func readAll(t *testing.T, b *broker, topic string, iso kgo.IsolationLevel, quiet time.Duration) []*kgo.Record {
+// readAll reads every record of topic up to its end as the isolation
+// level sees it (the last stable offsets for read_committed, the high
+// watermarks otherwise), as of the call. It reads to those offsets rather
+// than until a quiet moment: a fresh client's first fetch can take over a
+// second on a loaded machine, and a quiet window would take that for the
+// end of the topic.
+func readAll(t *testing.T, b *broker, topic string, iso kgo.IsolationLevel) []*kgo.Record {
 	t.Helper()
-	cl := kafkaClient(t, b, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(quiet/2))
-	var got []*kgo.Record
-	for {
-		ctx, cancel := contextWithTimeout(quiet)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		recs := fs.Records()
-		if len(recs) == 0 {
-			return got
-		}
-		got = append(got, recs...)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.KeepControlRecords()) // the ends count the transaction markers
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer cl.Close()
+	ctx, cancel := contextWithTimeout(30 * time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	var listed kadm.ListedOffsets
+	if iso == kgo.ReadCommitted() {
+		listed, err = adm.ListCommittedOffsets(ctx, topic)
+	} else {
+		listed, err = adm.ListEndOffsets(ctx, topic)
+	}
+	if err != nil {
+		t.Fatalf("the ends of %s: %v", topic, err)
+	}
+	ends := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			ends[o.Partition] = o.Offset
+		} else if !errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+			t.Errorf("the end of %s/%d: %v", topic, o.Partition, o.Err)
+		}
+	})
+	next := map[int32]int64{}
+	reached := func() bool {
+		for part, end := range ends {
+			if next[part] < end {
+				return false
+			}
+		}
+		return true
+	}
+	var got []*kgo.Record
+	for !reached() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: at %v of %v after 30s", topic, next, ends)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			next[r.Partition] = r.Offset + 1
+			if !r.Attrs.IsControl() {
+				got = append(got, r)
+			}
+		})
+	}
+	return got
 }
 
 // testAbortedTransactionsAreInvisible: when a transaction aborts after its
@@ -54,8 +97,8 @@ func testAbortedTransactionsAreInvisible(t *testing.T, b *broker) {
 	if aborts.Load() < 3 {
 		t.Fatalf("the fault hook ran %d times, want 3", aborts.Load())
 	}
-	committed := readAll(t, b, names.Events("account"), kgo.ReadCommitted(), time.Second)
-	uncommitted := readAll(t, b, names.Events("account"), kgo.ReadUncommitted(), time.Second)
+	committed := readAll(t, b, names.Events("account"), kgo.ReadCommitted())
+	uncommitted := readAll(t, b, names.Events("account"), kgo.ReadUncommitted())
 	if len(committed) != 1 {
 		t.Fatalf("read_committed sees %d events, want exactly 1", len(committed))
 	}
@@ -113,7 +156,7 @@ func testCrashAfterCommitBeforePebble(t *testing.T, b *broker) {
 	if code != 200 || num(res["version"]) != 3 {
 		t.Fatalf("next withdraw: %d %v", code, res)
 	}
-	events := readAll(t, b, names.Events("account"), kgo.ReadCommitted(), time.Second)
+	events := readAll(t, b, names.Events("account"), kgo.ReadCommitted())
 	var got []string
 	for _, e := range events {
 		got = append(got, header(e, "strata-event-type")+"@"+header(e, "strata-aggregate-version"))

@@ -92,7 +92,7 @@ func TestBrokerRequestFaults(t *testing.T) {
 			if code != 200 || num(res["version"]) != 2 {
 				t.Fatalf("deposit through the fault: %d %v", code, res)
 			}
-			events := readAll(t, b, names.Events("account"), kgo.ReadCommitted(), time.Second)
+			events := readAll(t, b, names.Events("account"), kgo.ReadCommitted())
 			var got []string
 			for _, e := range events {
 				got = append(got, header(e, "strata-event-type")+"@"+header(e, "strata-aggregate-version"))

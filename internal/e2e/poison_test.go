@@ -35,7 +35,7 @@ func testUnreadableEventStopsOnlyItsPartition(t *testing.T, b *broker) {
 	produce(t, cl, &kgo.Record{Topic: names.Events("account"), Partition: badPart, Key: []byte(bad), Value: poison,
 		Headers: hdrs("strata-event-type", "AccountOpened", "strata-aggregate-version", "1")})
 
-	s = startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir(), commandTimeout: 4 * time.Second})
+	s = startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir(), commandTimeout: 8 * time.Second}) // ample for the first command after a start; the 504 below takes as long
 	code, res := s.send(t, good, "OpenAccount", `{"owner":"gus","initial_balance":1}`)
 	if code != 200 {
 		t.Fatalf("a command on a healthy partition: %d %v", code, res)

@@ -87,7 +87,7 @@ func testPublishedViewTopic(t *testing.T, b *broker) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no version 2 of acc-pv on %s; last %v", names.View("accounts"), row)
 		}
-		for _, r := range readAll(t, b, names.View("accounts"), kgo.ReadCommitted(), 500*time.Millisecond) {
+		for _, r := range readAll(t, b, names.View("accounts"), kgo.ReadCommitted()) {
 			if string(r.Key) != "acc-pv" {
 				continue
 			}
@@ -107,7 +107,7 @@ func testPublishedViewTopic(t *testing.T, b *broker) {
 	deadline = time.Now().Add(30 * time.Second)
 	for {
 		var last *kgo.Record
-		for _, r := range readAll(t, b, names.View("watch"), kgo.ReadCommitted(), 500*time.Millisecond) {
+		for _, r := range readAll(t, b, names.View("watch"), kgo.ReadCommitted()) {
 			if string(r.Key) == "acc-gone" {
 				last = r
 			}

@@ -113,7 +113,7 @@ func testScaleOutWithAStoppedInstance(t *testing.T, b *broker) {
 
 	// The events topic: each acknowledged command exactly once, versions
 	// gapless per aggregate.
-	events := readAll(t, b, names.Events("account"), kgo.ReadCommitted(), 2*time.Second)
+	events := readAll(t, b, names.Events("account"), kgo.ReadCommitted())
 	seen := map[string]int{}
 	versions := map[string]int{}
 	balance := map[string]int{}

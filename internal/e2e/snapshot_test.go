@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,7 +31,7 @@ func testSnapshotsAndRestore(t *testing.T, b *broker) {
 				balance += i
 			}
 			s.stop(t)
-			snaps := readAll(t, b, names.Snapshots("account"), kgo.ReadCommitted(), time.Second)
+			snaps := readAll(t, b, names.Snapshots("account"), kgo.ReadCommitted())
 			var versions []string
 			for _, r := range snaps {
 				if string(r.Key) == "acc-s" {

@@ -108,12 +108,12 @@ func resultRecord(t *testing.T, b *broker, names kafka.Names, commandID string) 
 func publishedWith(t *testing.T, b *broker, topic, key string, send func() string) string {
 	t.Helper()
 	eventually(t, 30*time.Second, func() bool {
-		return byKey(readAll(t, b, topic, kgo.ReadCommitted(), 300*time.Millisecond), key) != nil
+		return byKey(readAll(t, b, topic, kgo.ReadCommitted()), key) != nil
 	}, func() string { return "nothing of " + key + " published on " + topic })
 	traceID := send()
 	var found string
 	eventually(t, 30*time.Second, func() bool {
-		for _, r := range readAll(t, b, topic, kgo.ReadCommitted(), 300*time.Millisecond) {
+		for _, r := range readAll(t, b, topic, kgo.ReadCommitted()) {
 			if string(r.Key) == key && strings.Contains(header(r, tracing.HeaderTraceparent), traceID) {
 				found = header(r, tracing.HeaderTraceparent)
 			}
@@ -261,7 +261,7 @@ func testTracingOn(t *testing.T, b *broker) {
 			t.Fatalf("event %s after a malformed traceparent: trace %s, %q under %v; want a new root", v, trID, root.Name(), root.Parent())
 		}
 	}
-	if dl := readAll(t, b, names.DLQ("account"), kgo.ReadUncommitted(), 300*time.Millisecond); len(dl) > 0 {
+	if dl := readAll(t, b, names.DLQ("account"), kgo.ReadUncommitted()); len(dl) > 0 {
 		t.Fatalf("%d record(s) dead-lettered", len(dl))
 	}
 
@@ -328,7 +328,7 @@ func testTracingOff(t *testing.T, b *broker) {
 			t.Errorf("event %s after a malformed traceparent carries %q", v, got)
 		}
 	}
-	if dl := readAll(t, b, names.DLQ("account"), kgo.ReadUncommitted(), 300*time.Millisecond); len(dl) > 0 {
+	if dl := readAll(t, b, names.DLQ("account"), kgo.ReadUncommitted()); len(dl) > 0 {
 		t.Fatalf("%d record(s) dead-lettered", len(dl))
 	}
 	lastTP := traceparent(lastTrace, lastSpan)

@@ -130,18 +130,20 @@ func testIdempotentCommandID(t *testing.T, b *broker) {
 }
 
 // testDedupeWindow: a command ID is remembered for the dedupe window, and
-// only for it.
+// only for it. The window leaves room for a slow resend: on a loaded
+// machine the round trip can take over a second.
 func testDedupeWindow(t *testing.T, b *broker) {
-	s := startNode(t, b, nodeOpts{ns: namespace(), dataDir: t.TempDir(), dedupeWindow: time.Second})
+	const window = 4 * time.Second
+	s := startNode(t, b, nodeOpts{ns: namespace(), dataDir: t.TempDir(), dedupeWindow: window})
 	s.send(t, "acc-dw", "OpenAccount", `{"owner":"dw","initial_balance":0}`)
-	body := `{"type":"Deposit","data":{"amount":1},"command_id":"once-a-second"}`
+	body := `{"type":"Deposit","data":{"amount":1},"command_id":"once-a-window"}`
 	var res map[string]any
 	s.do(t, "POST", "/v1/commands/account/acc-dw", body, &res)
 	s.do(t, "POST", "/v1/commands/account/acc-dw", body, &res)
 	if num(res["version"]) != 2 {
 		t.Fatalf("resend within the window: %v, want the first result (version 2)", res)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(window + 1500*time.Millisecond)
 	s.do(t, "POST", "/v1/commands/account/acc-dw", body, &res)
 	if res["status"] != "accepted" || num(res["version"]) != 3 {
 		t.Fatalf("resend after the window: %v, want a new command (version 3)", res)

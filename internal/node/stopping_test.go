@@ -56,18 +56,16 @@ func TestStoppingNamesWhatItWaitsFor(t *testing.T) {
 	}
 	cancel()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "still stopping") {
+	// The processor returns at once, the projection not: a report may
+	// still name both if the processor's goroutine is slow to run.
+	for !strings.Contains(out.String(), `msg="still stopping" waiting_for="[projection accounts]"`) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no 'still stopping' record in 10s: %q", out.String())
+			t.Fatalf("no 'still stopping' record naming only the projection in 10s: %q", out.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	logged := out.String()
-	if !strings.Contains(logged, `msg="stopping:`) {
+	if logged := out.String(); !strings.Contains(logged, `msg="stopping:`) {
 		t.Errorf("the stop was not announced: %q", logged)
-	}
-	if !strings.Contains(logged, `waiting_for="[projection accounts]"`) {
-		t.Errorf("want only the projection named as running: %q", logged)
 	}
 	close(release)
 	wg.Wait()
