@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/store"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -60,19 +62,24 @@ func (p *Processor) newFollower(ctx context.Context) (*follower, error) {
 		return nil, nil
 	}
 	start := map[int32]kgo.Offset{}
-	f := &follower{p: p, log: log, following: map[int32]bool{}, from: map[int32]int64{}, gapAt: map[int32]int64{}}
+	f := &follower{p: p, log: log, following: map[int32]bool{}, from: map[int32]int64{}, gapAt: map[int32]int64{},
+		next: map[int32]int64{}, ends: map[int32]int64{}}
 	for part := range p.cfg.Partitions {
 		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part)
 		if err != nil {
 			return nil, err
 		}
 		start[part] = kgo.NewOffset().At(off)
+		f.next[part] = off
 		f.following[part] = true // the first refollow pauses the owned
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), p.cfg.Opts...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.events: start}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		// The transaction markers move the read position too, so that
+		// the position reaches the topic's last stable offset (progress).
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return nil, err
@@ -87,6 +94,9 @@ func (f *follower) run(ctx context.Context) error {
 		if err := f.refollow(); err != nil {
 			return err
 		}
+		if f.target == nil {
+			f.listEnds(ctx)
+		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fetches := f.cl.PollFetches(pctx)
 		cancel()
@@ -98,13 +108,65 @@ func (f *follower) run(ctx context.Context) error {
 				f.log.Warn("follower fetch error", "partition", part, "err", err)
 			}
 		})
-		if fetches.NumRecords() == 0 {
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if fp.Err == nil && fp.LastStableOffset > f.ends[fp.Partition] {
+				f.ends[fp.Partition] = fp.LastStableOffset
+			}
+		})
+		if fetches.NumRecords() > 0 {
+			if err := f.batch(fetches); err != nil {
+				return err
+			}
+		}
+		f.progress()
+	}
+}
+
+// listEnds lists the events topic's last stable offsets: the follower has
+// caught up once it has read that far on every partition it follows. A
+// failure is tried again on the next turn of the loop.
+func (f *follower) listEnds(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	offs, err := kafka.ListOffsets(lctx, kadm.NewClient(f.cl).ListCommittedOffsets, f.p.cfg.Partitions, f.p.events)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.log.Debug("follower: listing the topic's ends failed; trying again", "err", err)
+		}
+		return
+	}
+	f.target = map[int32]int64{}
+	offs.Each(func(o kadm.ListedOffset) {
+		f.target[o.Partition] = o.Offset
+		f.ends[o.Partition] = max(f.ends[o.Partition], o.Offset)
+	})
+}
+
+// progress publishes how far behind the follower is on the partitions it
+// follows (those not owned, and not stopped), and whether it has caught
+// up with where the topic ended when it started: once it has, it stays
+// caught up (a node does not stop serving for a burst of events).
+func (f *follower) progress() {
+	p := f.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f.target == nil {
+		return
+	}
+	var lag int64
+	caughtUp := true
+	for part := range p.cfg.Partitions {
+		if p.owned[part] || p.followFailed[part] != "" {
 			continue
 		}
-		if err := f.batch(fetches); err != nil {
-			return err
-		}
+		lag += max(0, f.ends[part]-f.next[part])
+		caughtUp = caughtUp && f.next[part] >= f.target[part]
 	}
+	p.followLag = lag
+	if caughtUp && !p.followCaughtUp {
+		f.log.Info("follower caught up: the state of the partitions other instances own is current")
+	}
+	p.followCaughtUp = p.followCaughtUp || caughtUp
 }
 
 // restoreCold restores the snapshots of the partitions with no local state
@@ -149,6 +211,10 @@ type follower struct {
 	// gapAt: the offset of the last gap found per partition, so that a gap
 	// found again after reading from before it stops the partition.
 	gapAt map[int32]int64
+	// next: the read position per partition (past the last record
+	// applied, or marker read); ends: the last stable offsets the fetches
+	// reported; target: the ends listed at the start (nil until listed).
+	next, ends, target map[int32]int64
 }
 
 // refollow pauses the partitions to leave alone (owned by the processor,
@@ -185,6 +251,7 @@ func (f *follower) refollow() error {
 				delete(f.from, part)
 			}
 			offs[part] = kgo.EpochOffset{Epoch: -1, Offset: off}
+			f.next[part] = off
 		}
 		f.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.events: offs})
 		f.cl.ResumeFetchPartitions(map[string][]int32{p.events: resume})
@@ -230,6 +297,11 @@ func (f *follower) batch(fetches kgo.Fetches) error {
 			return
 		}
 		for _, r := range fp.Records {
+			if r.Attrs.IsControl() {
+				w.checkpoints[fp.Partition] = max(w.checkpoints[fp.Partition], r.Offset+1)
+				f.next[fp.Partition] = r.Offset + 1
+				continue
+			}
 			if len(w.events) >= maxWork {
 				if cerr := w.commit(); cerr != nil {
 					commitErr = cerr
@@ -258,6 +330,7 @@ func (f *follower) batch(fetches kgo.Fetches) error {
 			if r.Offset+1 > w.checkpoints[fp.Partition] {
 				w.checkpoints[fp.Partition] = r.Offset + 1
 			}
+			f.next[fp.Partition] = r.Offset + 1
 		}
 	})
 	if commitErr != nil {

@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -410,4 +411,76 @@ func TestOwnershipFollowsEveryRebalance(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// TestFollowerReportsItsProgress: until the follower has read the events
+// topic up to where it ended at the start, on every partition the node
+// does not own, the processor is not ready and says how far behind it is;
+// transaction markers count, or a partition ending on one would never be
+// caught up.
+func TestFollowerReportsItsProgress(t *testing.T) {
+	r := newFollowRig(t)
+	r.event(0, "acc-1", 1, account.Opened{Holder: "Ada", InitialBalance: 10, Currency: "EUR"})
+	r.event(0, "acc-1", 2, account.Deposited{Amount: 5})
+	r.event(0, "acc-1", 3, account.Deposited{Amount: 7})
+	// Partition 1 as the processor writes it: two events in a
+	// transaction, then its commit marker.
+	tx, err := kgo.NewClient(append(append([]kgo.Opt(nil), r.p.cfg.Opts...), kgo.TransactionalID("follow-progress"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for v, ev := range []aggregates.Event{account.Opened{Holder: "Bo", InitialBalance: 1, Currency: "EUR"}, account.Deposited{Amount: 2}} {
+		payload, err := r.p.cfg.Codec.EncodeEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &kgo.Record{Topic: r.p.events, Partition: 1, Key: []byte("acc-2"), Value: payload, Headers: []kgo.RecordHeader{
+			{Key: kafka.HeaderEventType, Value: []byte(ev.EventType())},
+			{Key: kafka.HeaderVersion, Value: []byte(strconv.Itoa(v + 1))},
+		}}
+		if err := tx.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	r.p.mu.Lock()
+	r.p.joined = true // a member owning no partition
+	r.p.mu.Unlock()
+	if st := r.p.Status(); st.FollowLag != -1 || st.FollowCaughtUp {
+		t.Fatalf("before the follower started: lag %d, caught up %v; want -1 (unknown), false", st.FollowLag, st.FollowCaughtUp)
+	}
+	if ok, why := r.p.Ready(); ok || !strings.Contains(why, "restoring snapshots") {
+		t.Fatalf("ready before the follower started: %v %q", ok, why)
+	}
+	f := r.newFollower()
+	f.listEnds(ctx)
+	f.progress()
+	// 3 events on partition 0; 2 events and a marker on partition 1.
+	if st := r.p.Status(); st.FollowLag != 6 || st.FollowCaughtUp {
+		t.Fatalf("with nothing read: lag %d, caught up %v; want 6, false", st.FollowLag, st.FollowCaughtUp)
+	}
+	if ok, why := r.p.Ready(); ok || !strings.Contains(why, "6 offsets behind") {
+		t.Fatalf("ready with nothing read: %v %q", ok, why)
+	}
+	r.follow(f)
+	deadline := time.Now().Add(10 * time.Second)
+	for st := r.p.Status(); !st.FollowCaughtUp || st.FollowLag != 0; st = r.p.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s of following: lag %d, caught up %v; want 0, true", st.FollowLag, st.FollowCaughtUp)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ok, why := r.p.Ready(); !ok {
+		t.Fatalf("not ready once caught up: %q", why)
+	}
+	r.waitStored("acc-2", 2)
+	r.noneStopped()
 }

@@ -191,6 +191,10 @@ type Processor struct {
 	// followFailed are partitions the follower stopped at an event it
 	// cannot apply.
 	followFailed map[int32]string
+	// followLag and followCaughtUp are the follower's progress (see
+	// follower.progress); followLag < 0 until it is known.
+	followLag      int64
+	followCaughtUp bool
 	// stateMu orders the follower's writes and the processor's takeover
 	// of a partition (see follow).
 	stateMu sync.Mutex
@@ -218,13 +222,21 @@ type Status struct {
 	// apply, with the reason (topic, partition, offset, fingerprint). Their
 	// commands wait; the other partitions go on.
 	Failed map[int32]string `json:"failed,omitempty"`
+	// FollowLag is how many offsets of the events topic are still to be
+	// read on the partitions this node does not own, whose state it keeps
+	// for reads (-1: not known yet, as while it restores snapshots).
+	FollowLag int64 `json:"follow_lag"`
+	// FollowCaughtUp: on every partition it does not own, this node has
+	// read the events topic up to where it ended when the node started.
+	// Until then, reads of those partitions' aggregates may be stale.
+	FollowCaughtUp bool `json:"follow_caught_up"`
 }
 
 // Status returns the processor's status.
 func (p *Processor) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := Status{Aggregate: p.agg, Joined: p.joined, Owned: []int32{}}
+	st := Status{Aggregate: p.agg, Joined: p.joined, Owned: []int32{}, FollowLag: p.followLag, FollowCaughtUp: p.followCaughtUp}
 	for part := range p.owned {
 		st.Owned = append(st.Owned, part)
 		if p.pending[part] {
@@ -259,6 +271,12 @@ func (p *Processor) Ready() (bool, string) {
 		return false, fmt.Sprintf("catching up the state of partition(s) %v from %s before taking their commands (progress in the log)", st.CatchingUp, p.events)
 	case len(st.Failed) > 0:
 		return false, fmt.Sprintf("%d partition(s) stopped at an event (see /v1/status)", len(st.Failed))
+	case !st.FollowCaughtUp:
+		behind := "restoring snapshots, or listing the topic's ends"
+		if st.FollowLag >= 0 {
+			behind = fmt.Sprintf("%d offsets behind", st.FollowLag)
+		}
+		return false, fmt.Sprintf("reading the state of the partitions other instances own from %s (%s): reads of their aggregates may be stale until then", p.events, behind)
 	case len(st.Owned) == 0:
 		return true, fmt.Sprintf("ok: member of %s owning no partition (more instances than partitions: a standby)", group)
 	}
@@ -287,6 +305,7 @@ func New(cfg Config) *Processor {
 		failed:    map[int32]string{},
 
 		followFailed: map[int32]string{},
+		followLag:    -1,
 		cache:        newStateCache(cfg.StateCache),
 	}
 }
