@@ -57,6 +57,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	n.c = d
 	fs.StringVar(&n.configPath, "config", "", "YAML config file (flags override it; see README)")
 	fs.StringVar(&n.c.Data, "data", d.Data, "data directory (state store; for dev also the embedded broker's log)")
+	fs.StringVar(&n.c.InstanceID, "instance-id", "", "this process's identity in the groups and transactional IDs, unique among running processes (default: one kept in the data directory); a stable one (a pod name) lets a replacement on an empty disk take over at once")
 	fs.StringVar(&n.c.HTTP, "http", d.HTTP, "address the HTTP API listens on")
 	fs.StringVar(&n.c.AuthTokenFile, "auth-token-file", "", "file of the bearer tokens the HTTP API requires, one per line: TOKEN, read-write TOKEN or read-only TOKEN (none: no authentication)")
 	fs.StringVar(&n.c.Namespace, "namespace", d.Namespace, "topic namespace: topics are NAMESPACE.AGGREGATE.events etc.")
@@ -172,7 +173,7 @@ func (n *nodeFlags) resolve(stderr io.Writer) (config.Config, node.Config, error
 	}
 	return c, node.Config{
 		Namespace: c.Namespace, Partitions: int32(c.Partitions), ReplicationFactor: int16(c.ReplicationFactor),
-		DataDir: c.Data, HTTPAddr: c.HTTP, Tokens: tokens, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
+		DataDir: c.Data, InstanceID: c.InstanceID, HTTPAddr: c.HTTP, Tokens: tokens, Log: log, SnapshotEvery: c.SnapshotEvery, DedupeWindow: c.DedupeWindow,
 		ReadWait: c.ReadWait, ReadWaitMax: c.ReadWaitMax, Tracing: c.Tracing,
 		MetricsAccess: httpapi.MetricsAccess(c.Metrics), ProjectionMaxLag: maxLag, MaxConnections: c.MaxConnections,
 		Types: builtinTypes, Projections: builtinProjections, Sinks: sinks,

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,5 +98,29 @@ func stopWithin(t *testing.T, stop func(), d time.Duration, why string) {
 	case <-time.After(d):
 		t.Errorf("strata serve did not stop in %v %s", d, why)
 		<-stopped // stop gives up after 30s, saying so
+	}
+}
+
+// TestServeTakesTheInstanceIDGiven: --instance-id names the process
+// instead of the ID kept in its data directory, which it then leaves
+// alone; a bad one is refused naming the flag.
+func TestServeTakesTheInstanceIDGiven(t *testing.T) {
+	c, addr, err := devbroker.Start(devbroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	data := t.TempDir()
+	url, _, _ := startStrata(t, "serve", "--brokers", addr, "--data", data, "--http", "127.0.0.1:0", "--log-level", "error", "--instance-id", "pod-7")
+	code, out, errs := cli(t, "status", "--http", url)
+	if code != 0 || !strings.Contains(out, `"instance": "pod-7"`) {
+		t.Fatalf("status: %d %s %s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(data, "instance-id")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an instance-id file was written with --instance-id given: %v", err)
+	}
+	code, _, errs = cli(t, "serve", "--brokers", addr, "--data", t.TempDir(), "--instance-id", "pod/7")
+	if code != exitUsage || !strings.Contains(errs, "--instance-id") {
+		t.Fatalf("a bad instance ID: %d %s", code, errs)
 	}
 }

@@ -51,6 +51,12 @@ type Config struct {
 	ReadWaitMax time.Duration `yaml:"read_wait_max"`
 	// Data is the data directory (state store). Default "strata-data".
 	Data string `yaml:"data"`
+	// InstanceID names this process in the processors' consumer groups
+	// and transactional IDs. Default: an ID kept in the data directory.
+	// Give a stable one (a StatefulSet's pod name) so that a process
+	// replacing a dead one on an empty disk takes over at once; it must be
+	// unique among the running processes.
+	InstanceID string `yaml:"instance_id"`
 	// HTTP is the API's listen address. Default 127.0.0.1:8080: only
 	// this machine can reach it unless you say otherwise.
 	HTTP string `yaml:"http"`
@@ -234,6 +240,9 @@ func (c *Config) Validate() error {
 	case "token", "open", "off":
 	default:
 		bad("metrics (--metrics): %q, want token (a token required when tokens are configured), open or off", c.Metrics)
+	}
+	if c.InstanceID != "" && aggregates.CheckName("i"+c.InstanceID) != nil {
+		bad("instance_id (--instance-id): %q, want 1 to 63 lower-case letters, digits and '-'", c.InstanceID)
 	}
 	if c.MaxConnections < 0 {
 		bad("max_connections (--max-connections): %d, want 0 (no bound) or more", c.MaxConnections)

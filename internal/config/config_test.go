@@ -49,12 +49,14 @@ tracing:
   insecure: true
 metrics: open
 projection_max_lag: 5000
+instance_id: strata-0
+max_connections: 64
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Brokers) != 2 || c.Partitions != 24 || c.Namespace != "strata" || c.HTTP != "127.0.0.1:8080" || c.SASL.Username != "strata" || c.AuthTokenFile != "/etc/strata/tokens" ||
-		c.Metrics != "open" || c.ProjectionMaxLag != 5000 {
+		c.Metrics != "open" || c.ProjectionMaxLag != 5000 || c.InstanceID != "strata-0" || c.MaxConnections != 64 {
 		t.Fatalf("got %+v", c)
 	}
 	if tr := c.Tracing; tr.Exporter != "otlp" || tr.Protocol != "grpc" || tr.Endpoint != "collector:4317" || tr.Headers["api-key"] != "s3cret" || !tr.Insecure || tr.SampleRatio != 1 {
@@ -295,6 +297,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"a SASL password twice", func(c *Config) { c.SASL = SASL{Mechanism: "PLAIN", Username: "u", Password: "p", PasswordEnv: "P"} }, "sasl: set exactly one of"},
 		{"an unknown metrics access", func(c *Config) { c.Metrics = "public" }, `metrics (--metrics): "public", want token`},
 		{"a negative projection lag bound", func(c *Config) { c.ProjectionMaxLag = -1 }, "projection_max_lag (--projection-max-lag): -1"},
+		{"an instance ID with a slash", func(c *Config) { c.InstanceID = "pod/0" }, `instance_id (--instance-id): "pod/0"`},
+		{"an instance ID in capitals", func(c *Config) { c.InstanceID = "Strata-0" }, `instance_id (--instance-id): "Strata-0"`},
+		{"a negative connection bound", func(c *Config) { c.MaxConnections = -1 }, "max_connections (--max-connections): -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()

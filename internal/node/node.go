@@ -54,6 +54,14 @@ type Config struct {
 	ReplicationFactor int16
 	// DataDir holds the state store and the instance ID.
 	DataDir string
+	// InstanceID, when set, is this process's identity in the processors'
+	// groups and transactional IDs instead of the one kept in DataDir. An
+	// orchestrator's stable name (a StatefulSet's pod name) lets a process
+	// that replaces a dead one on an empty disk fence the dead one's
+	// unfinished transactions and take its partitions back at once; with
+	// a new identity both wait (the transaction timeout, the session
+	// timeout). It must be unique among the running processes.
+	InstanceID string
 	// HTTPAddr is where the API listens. Default 127.0.0.1:8080: only
 	// this machine can reach it, the safe default for an API that has no
 	// authentication unless Tokens are given.
@@ -181,6 +189,11 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		problems = append(problems, errors.New("data directory: required"))
 	}
+	if c.InstanceID != "" {
+		if err := checkInstanceID(c.InstanceID); err != nil {
+			problems = append(problems, fmt.Errorf("instance ID %q: %w", c.InstanceID, err))
+		}
+	}
 	if len(c.Types) == 0 {
 		problems = append(problems, errors.New("no aggregate types"))
 	}
@@ -226,9 +239,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	instanceID, err := loadInstanceID(cfg.DataDir)
-	if err != nil {
-		return err
+	instanceID := cfg.InstanceID
+	if instanceID == "" {
+		id, err := loadInstanceID(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		instanceID = id
 	}
 	db, err := store.Open(filepath.Join(cfg.DataDir, "state"), store.Options{})
 	if err != nil {
@@ -555,6 +572,15 @@ type NodeStatus struct {
 	Projections []projections.Status `json:"projections"`
 }
 
+// checkInstanceID reports whether id can name transactional IDs and group
+// members: up to 63 lower-case letters, digits and '-'.
+func checkInstanceID(id string) error {
+	if err := aggregates.CheckName("i" + id); err != nil {
+		return errors.New("want 1 to 63 lower-case letters, digits and '-'")
+	}
+	return nil
+}
+
 // loadInstanceID returns the data directory's instance ID, creating it on
 // first use. It names the transactional IDs, so a restarted process fences
 // its own unfinished transactions.
@@ -563,7 +589,7 @@ func loadInstanceID(dir string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		id := strings.TrimSpace(string(b))
-		if aggregates.CheckName("i"+id) != nil {
+		if checkInstanceID(id) != nil {
 			return "", fmt.Errorf("%s: %q is not an instance ID; delete the file to make a new one", path, id)
 		}
 		return id, nil
