@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"time"
 
@@ -23,6 +22,53 @@ import (
 var errBrokers = errors.New("the brokers did not answer")
 
 func brokersErr(err error) error { return fmt.Errorf("%w: %w", errBrokers, err) }
+
+// restoreCold restores, from the snapshots topic, the partitions of parts
+// with no state here yet.
+func (p *Processor) restoreCold(ctx context.Context, parts []int32, log *slog.Logger) error {
+	// restoreSnapshots checks again under stateMu; this look spares
+	// taking the lock when every partition has state.
+	cold, err := p.cold(parts)
+	if err != nil || len(cold) == 0 {
+		return err
+	}
+	start := time.Now()
+	p.stateMu.Lock()
+	n, err := p.restoreSnapshots(ctx, p.cfg.Opts, cold, log)
+	p.stateMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("restored snapshots", "aggregates", n, "partitions", len(cold), "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// allPartitions returns 0 to Partitions-1.
+func (p *Processor) allPartitions() []int32 {
+	parts := make([]int32, p.cfg.Partitions)
+	for i := range parts {
+		parts[i] = int32(i)
+	}
+	return parts
+}
+
+// cold returns the partitions of parts with no checkpoint: no event of
+// theirs applied here yet.
+func (p *Processor) cold(parts []int32) ([]int32, error) {
+	var out []int32
+	for _, part := range parts {
+		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part)
+		if err != nil {
+			return nil, err
+		}
+		if off == 0 {
+			out = append(out, part)
+		}
+	}
+	return out, nil
+}
 
 // gapError is an event whose aggregate's previous events were not applied
 // first. from is where the events after the last one applied begin in the
@@ -54,22 +100,8 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 		from[part] = off
 	}
 	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
-	var cold []int32
-	for _, part := range parts {
-		if from[part] == 0 {
-			cold = append(cold, part)
-		}
-	}
-	if len(cold) > 0 {
-		p.stateMu.Lock()
-		n, err := p.restoreSnapshots(ctx, p.cfg.Opts, cold, log)
-		p.stateMu.Unlock()
-		if err != nil {
-			return nil, fmt.Errorf("restore snapshots: %w", err)
-		}
-		if n > 0 {
-			log.Info("restored snapshots", "aggregates", n, "partitions", len(cold), "took", time.Since(start).Round(time.Millisecond))
-		}
+	if err := p.restoreCold(ctx, parts, log); err != nil {
+		return nil, fmt.Errorf("restore snapshots: %w", err)
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), p.cfg.Opts...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -295,20 +327,9 @@ func (p *Processor) applyEvent(w *work, r *kgo.Record) error {
 // processor or the follower applied events of it meanwhile) is left
 // alone, and no aggregate is moved back to an older version.
 func (p *Processor) restoreSnapshots(ctx context.Context, opts []kgo.Opt, parts []int32, log *slog.Logger) (int, error) {
-	parts = slices.Clone(parts)
-	for i := 0; i < len(parts); {
-		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, parts[i])
-		if err != nil {
-			return 0, err
-		}
-		if off > 0 {
-			parts = slices.Delete(parts, i, i+1)
-		} else {
-			i++
-		}
-	}
-	if len(parts) == 0 {
-		return 0, nil
+	parts, err := p.cold(parts)
+	if err != nil || len(parts) == 0 {
+		return 0, err
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)

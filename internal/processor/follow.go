@@ -48,7 +48,7 @@ func (p *Processor) follow(ctx context.Context) error {
 func (p *Processor) newFollower(ctx context.Context) (*follower, error) {
 	log := p.cfg.Log.With("aggregate", p.agg, "topic", p.events)
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		err := p.restoreCold(ctx, log)
+		err := p.restoreCold(ctx, p.allPartitions(), log)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -167,35 +167,6 @@ func (f *follower) progress() {
 		f.log.Info("follower caught up: the state of the partitions other instances own is current")
 	}
 	p.followCaughtUp = p.followCaughtUp || caughtUp
-}
-
-// restoreCold restores the snapshots of the partitions with no local state
-// yet.
-func (p *Processor) restoreCold(ctx context.Context, log *slog.Logger) error {
-	var cold []int32
-	for part := range p.cfg.Partitions {
-		off, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.agg, part)
-		if err != nil {
-			return err
-		}
-		if off == 0 {
-			cold = append(cold, part)
-		}
-	}
-	if len(cold) == 0 {
-		return nil
-	}
-	t0 := time.Now()
-	p.stateMu.Lock()
-	n, err := p.restoreSnapshots(ctx, p.cfg.Opts, cold, log)
-	p.stateMu.Unlock()
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		log.Info("restored snapshots", "aggregates", n, "partitions", len(cold), "took", time.Since(t0).Round(time.Millisecond))
-	}
-	return nil
 }
 
 // follower is the state of follow's loop.
