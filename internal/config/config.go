@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/strata-es/strata/aggregates"
+	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/tracing"
 	"github.com/strata-es/strata/internal/yamlerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -241,8 +242,10 @@ func (c *Config) Validate() error {
 	default:
 		bad("metrics (--metrics): %q, want token (a token required when tokens are configured), open or off", c.Metrics)
 	}
-	if c.InstanceID != "" && aggregates.CheckName("i"+c.InstanceID) != nil {
-		bad("instance_id (--instance-id): %q, want 1 to 63 lower-case letters, digits and '-'", c.InstanceID)
+	if c.InstanceID != "" {
+		if err := kafka.CheckInstanceID(c.InstanceID); err != nil {
+			bad("instance_id (--instance-id): %q, %v", c.InstanceID, err)
+		}
 	}
 	if c.MaxConnections < 0 {
 		bad("max_connections (--max-connections): %d, want 0 (no bound) or more", c.MaxConnections)

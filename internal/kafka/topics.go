@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/strata-es/strata/aggregates"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -47,6 +48,16 @@ func (n Names) View(view string) string     { return n.Namespace + ".view." + vi
 
 // ProcessorGroup is the consumer group that owns an aggregate's commands.
 func (n Names) ProcessorGroup(agg string) string { return n.Namespace + "." + agg + ".processor" }
+
+// CheckInstanceID reports whether id can name a process in the
+// processors' groups and transactional IDs: 1 to 63 lower-case letters,
+// digits and '-'.
+func CheckInstanceID(id string) error {
+	if aggregates.CheckName("i"+id) != nil {
+		return errors.New("want 1 to 63 lower-case letters, digits and '-'")
+	}
+	return nil
+}
 
 // TopicSpec is a topic Strata needs, with the settings it depends on.
 type TopicSpec struct {

@@ -190,7 +190,7 @@ func (c *Config) Validate() error {
 		problems = append(problems, errors.New("data directory: required"))
 	}
 	if c.InstanceID != "" {
-		if err := checkInstanceID(c.InstanceID); err != nil {
+		if err := kafka.CheckInstanceID(c.InstanceID); err != nil {
 			problems = append(problems, fmt.Errorf("instance ID %q: %w", c.InstanceID, err))
 		}
 	}
@@ -572,15 +572,6 @@ type NodeStatus struct {
 	Projections []projections.Status `json:"projections"`
 }
 
-// checkInstanceID reports whether id can name transactional IDs and group
-// members: up to 63 lower-case letters, digits and '-'.
-func checkInstanceID(id string) error {
-	if err := aggregates.CheckName("i" + id); err != nil {
-		return errors.New("want 1 to 63 lower-case letters, digits and '-'")
-	}
-	return nil
-}
-
 // loadInstanceID returns the data directory's instance ID, creating it on
 // first use. It names the transactional IDs, so a restarted process fences
 // its own unfinished transactions.
@@ -589,7 +580,7 @@ func loadInstanceID(dir string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		id := strings.TrimSpace(string(b))
-		if checkInstanceID(id) != nil {
+		if kafka.CheckInstanceID(id) != nil {
 			return "", fmt.Errorf("%s: %q is not an instance ID; delete the file to make a new one", path, id)
 		}
 		return id, nil
