@@ -19,8 +19,6 @@ import (
 
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/httpapi"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // startDev runs 'strata dev' in process, with extra flags, and returns the
@@ -119,16 +117,8 @@ func TestServeWithConfigFile(t *testing.T) {
 	if code, out, errs := cli(t, "send", "account", "acc-s", "OpenAccount", `{"owner":"sy","initial_balance":1}`, "--http", url); code != 0 {
 		t.Fatalf("send: %d %s %s", code, out, errs)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, "fromfile.account.events")
-	if err != nil || len(td["fromfile.account.events"].Partitions) != 3 {
-		t.Fatalf("the file's namespace and partitions were not used: %v %v", td, err)
+	if td := topicDetail(t, addr, "fromfile.account.events"); len(td.Partitions) != 3 {
+		t.Fatalf("the file's namespace and partitions were not used: %d partitions", len(td.Partitions))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "instance-id")); err != nil {
 		t.Fatalf("the file's data directory was not used: %v", err)

@@ -29,19 +29,8 @@ func TestServeStopsWhileItsViewCannotBePublished(t *testing.T) {
 	}
 	t.Cleanup(c.Close) // after strata stops, however the test ends
 	url, stop, _ := startStrata(t, "serve", "--brokers", addr, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	const topic = "strata.view.accounts"
-	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
-	if err != nil || td[topic].Err != nil {
-		t.Fatalf("the view's topic: %v %v", err, td[topic].Err)
-	}
-	id := td[topic].ID // produce requests name topics by ID from v13
+	id := topicDetail(t, addr, topic).ID // produce requests name topics by ID from v13
 	var dropped atomic.Int64
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
@@ -80,6 +69,24 @@ func TestServeStopsWithItsBrokerGone(t *testing.T) {
 	}
 	c.Close()
 	stopWithin(t, stop, 20*time.Second, "with its broker gone")
+}
+
+// topicDetail describes topic on the broker at addr, failing the test if
+// it cannot.
+func topicDetail(t *testing.T, addr, topic string) kadm.TopicDetail {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil || td[topic].Err != nil {
+		t.Fatalf("topic %s: %v %v", topic, err, td[topic].Err)
+	}
+	return td[topic]
 }
 
 // stopWithin stops a strata started by startStrata, and fails the test

@@ -51,19 +51,26 @@ func newFollowRig(t *testing.T) *followRig {
 	return &followRig{t: t, p: p, cl: cl}
 }
 
-// event writes ev as version v of account id to partition part and returns
-// its offset.
-func (r *followRig) event(part int32, id string, v uint64, ev aggregates.Event) int64 {
+// record is ev as version v of account id on partition part of the
+// events topic.
+func (r *followRig) record(part int32, id string, v uint64, ev aggregates.Event) *kgo.Record {
 	r.t.Helper()
 	payload, err := r.p.cfg.Codec.EncodeEvent(ev)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	rec := &kgo.Record{Topic: r.p.events, Partition: part, Key: []byte(id), Value: payload, Headers: []kgo.RecordHeader{
+	return &kgo.Record{Topic: r.p.events, Partition: part, Key: []byte(id), Value: payload, Headers: []kgo.RecordHeader{
 		{Key: kafka.HeaderEventType, Value: []byte(ev.EventType())},
 		{Key: kafka.HeaderVersion, Value: []byte(strconv.FormatUint(v, 10))},
 		{Key: kafka.HeaderCommandID, Value: []byte(id + "-" + strconv.FormatUint(v, 10))},
 	}}
+}
+
+// event writes ev as version v of account id to partition part and returns
+// its offset.
+func (r *followRig) event(part int32, id string, v uint64, ev aggregates.Event) int64 {
+	r.t.Helper()
+	rec := r.record(part, id, v, ev)
 	if err := r.cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -436,15 +443,7 @@ func TestFollowerReportsItsProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	for v, ev := range []aggregates.Event{account.Opened{Holder: "Bo", InitialBalance: 1, Currency: "EUR"}, account.Deposited{Amount: 2}} {
-		payload, err := r.p.cfg.Codec.EncodeEvent(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := &kgo.Record{Topic: r.p.events, Partition: 1, Key: []byte("acc-2"), Value: payload, Headers: []kgo.RecordHeader{
-			{Key: kafka.HeaderEventType, Value: []byte(ev.EventType())},
-			{Key: kafka.HeaderVersion, Value: []byte(strconv.Itoa(v + 1))},
-		}}
-		if err := tx.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		if err := tx.ProduceSync(ctx, r.record(1, "acc-2", uint64(v+1), ev)).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
