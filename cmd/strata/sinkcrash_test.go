@@ -290,7 +290,9 @@ func fold(t *testing.T, brokers, topic string, c codec.Codec, proj projections.P
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	lso, err := kadm.NewClient(cl).ListCommittedOffsets(context.Background(), topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lso, err := kafka.StableEnds(ctx, kadm.NewClient(cl), topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,3 +70,58 @@ func complete(offs kadm.ListedOffsets, partitions int32, topics []string) error 
 	}
 	return nil
 }
+
+// StableEnds returns the last stable offsets of topics once every
+// transaction below their high watermarks as of the call is decided.
+//
+// A read_committed reader that wants everything acknowledged so far
+// needs this rather than the last stable offsets alone: a transaction's
+// commit returns to its producer once the coordinator has logged it, and
+// the markers that move each partition's last stable offset past it are
+// written after that. For a moment after an acknowledgement the last
+// stable offset can still be below the acknowledged records.
+//
+// It waits until ctx ends, then names the partitions whose transactions
+// were still open.
+func StableEnds(ctx context.Context, adm *kadm.Client, topics ...string) (kadm.ListedOffsets, error) {
+	var hw kadm.ListedOffsets
+	for {
+		var err error
+		open := ""
+		if hw == nil {
+			// Errors pass while a broker restarts: list again.
+			if hw, err = adm.ListEndOffsets(ctx, topics...); err == nil {
+				err = hw.Error()
+			}
+			if err != nil {
+				hw, err = nil, fmt.Errorf("the high watermarks of %v: %w", topics, err)
+			}
+		}
+		if hw != nil {
+			stable, serr := adm.ListCommittedOffsets(ctx, topics...)
+			if serr == nil {
+				serr = stable.Error()
+			}
+			if serr != nil {
+				err = fmt.Errorf("the last stable offsets of %v: %w", topics, serr)
+			} else {
+				hw.Each(func(h kadm.ListedOffset) {
+					if s, ok := stable.Lookup(h.Topic, h.Partition); !ok || s.Offset < h.Offset {
+						open += fmt.Sprintf(" %s/%d (stable %d, end %d)", h.Topic, h.Partition, s.Offset, h.Offset)
+					}
+				})
+				if open == "" {
+					return stable, nil
+				}
+			}
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			if err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("transactions still open on%s: %w", open, ctx.Err())
+		}
+	}
+}

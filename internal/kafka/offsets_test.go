@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestListOffsetsRetries: errors that pass by themselves (a broker
@@ -46,5 +50,60 @@ func TestListOffsetsRetries(t *testing.T) {
 		case !tc.retry && (err == nil || calls != 1):
 			t.Errorf("%s: %d calls, error %v; want no retry", tc.name, calls, err)
 		}
+	}
+}
+
+// TestStableEndsWaitsForOpenTransactions: while a transaction is open
+// below the high watermark, StableEnds waits and names the partition it
+// waits for; once the transaction commits, it returns the offset past the
+// commit marker.
+func TestStableEndsWaitsForOpenTransactions(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.TransactionalID("stable-ends"),
+		kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = StableEnds(short, adm, "t")
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "t/1 (stable 0, end 1)") {
+		t.Fatalf("with a transaction open on t/1: %v, want an error naming t/1", err)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(200 * time.Millisecond)
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Errorf("commit: %v", err)
+		}
+	}()
+	long, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ends, err := StableEnds(long, adm, "t")
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("t", 1); o.Offset != 2 {
+		t.Errorf("t/1 ends at %d, want 2 (the record and the commit marker)", o.Offset)
+	}
+	if o, _ := ends.Lookup("t", 0); o.Offset != 0 {
+		t.Errorf("t/0 ends at %d, want 0", o.Offset)
 	}
 }

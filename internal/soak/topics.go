@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/strata-es/strata/internal/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -65,36 +66,11 @@ func (s *soak) unprocessed(ctx context.Context, adm *kadm.Client, aggs []string)
 // d for that). Control records and aborted records are left out.
 func readTopics(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, d time.Duration, topics ...string) (map[string][]*kgo.Record, error) {
 	deadline := time.Now().Add(d)
-	var stable kadm.ListedOffsets
-	for {
-		hw, err := adm.ListEndOffsets(ctx, topics...)
-		if err == nil {
-			stable, err = adm.ListCommittedOffsets(ctx, topics...)
-		}
-		open := ""
-		if err == nil {
-			err = hw.Error()
-		}
-		if err == nil {
-			err = stable.Error()
-		}
-		if err == nil {
-			hw.Each(func(o kadm.ListedOffset) {
-				if l, ok := stable.Lookup(o.Topic, o.Partition); !ok || l.Offset != o.Offset {
-					open += fmt.Sprintf(" %s/%d (stable %d, end %d)", o.Topic, o.Partition, l.Offset, o.Offset)
-				}
-			})
-			if open == "" {
-				break
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			if err != nil {
-				return nil, fmt.Errorf("list offsets: %w", err)
-			}
-			return nil, fmt.Errorf("transactions still open after %s on%s", d, open)
-		}
-		sleepCtx(ctx, 200*time.Millisecond)
+	sctx, cancel := context.WithDeadline(ctx, deadline)
+	stable, err := kafka.StableEnds(sctx, adm, topics...)
+	cancel()
+	if err != nil {
+		return nil, err
 	}
 	toRead := map[string]map[int32]kgo.Offset{}
 	end := map[string]map[int32]int64{}
