@@ -53,11 +53,6 @@ func (p *proc) logTail() string {
 	return string(b)
 }
 
-func startServe(t *testing.T, bin, brokers, ns, data, httpAddr string, env ...string) *proc {
-	t.Helper()
-	return startServeArgs(t, bin, []string{"--brokers", brokers, "--namespace", ns, "--partitions", "4", "--data", data, "--http", httpAddr}, env)
-}
-
 // startServeArgs starts `strata serve ARGS --log-level info` with env added to
 // its environment, and waits until it serves; its stderr goes to a log
 // file (proc.logTail). It is killed when the test ends.
@@ -134,10 +129,23 @@ func freeAddr(t *testing.T) string {
 // acknowledged command has its event exactly once, versions are gapless,
 // and the restarted process serves the state a replay of the events topic
 // gives.
+//
+// It runs twice: restarting on the same data directory, and restarting on
+// an empty one with the same --instance-id, as a replacement of a dead
+// process on a new disk does. The second has nothing local to rely on: the
+// dead process's open transaction must be fenced by its successor's, its
+// state restored from the snapshot and events topics, and the outcomes
+// of the commands it answered learnt from the results topic, for a resend
+// to get its first answer and not a second event.
 func TestCrashAtTheDangerousPoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and kills processes")
 	}
+	t.Run("on its data directory", func(t *testing.T) { crashAtTheDangerousPoints(t, false) })
+	t.Run("on an empty data directory with its instance ID", func(t *testing.T) { crashAtTheDangerousPoints(t, true) })
+}
+
+func crashAtTheDangerousPoints(t *testing.T, wipe bool) {
 	bin, err := buildStrata()
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +163,21 @@ func TestCrashAtTheDangerousPoints(t *testing.T) {
 	data := t.TempDir()
 	addr := freeAddr(t)
 	base := "http://" + addr
+	// serve starts the process, on an empty data directory with the same
+	// instance ID each time when wipe is set.
+	serve := func(env ...string) *proc {
+		t.Helper()
+		args := []string{"--brokers", brokers, "--namespace", ns, "--partitions", "4", "--data", data, "--http", addr}
+		if wipe {
+			if err := os.RemoveAll(data); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--instance-id", "crash-1")
+		}
+		return startServeArgs(t, bin, args, env)
+	}
 
-	p := startServe(t, bin, brokers, ns, data, addr)
+	p := serve()
 	const accounts = 8
 	for a := range accounts {
 		if code, _, errs := cli(t, "send", "account", fmt.Sprintf("acc-%d", a), "OpenAccount", `{"owner":"o","initial_balance":0}`, "--http", base); code != 0 {
@@ -197,11 +218,11 @@ func TestCrashAtTheDangerousPoints(t *testing.T) {
 	for _, point := range []string{"before-flush", "before-commit", "after-commit", "random"} {
 		p.kill()
 		if point == "random" {
-			p = startServe(t, bin, brokers, ns, data, addr)
+			p = serve()
 			time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
 			p.kill()
 		} else {
-			p = startServe(t, bin, brokers, ns, data, addr, "STRATA_CRASH_AT="+point+":5")
+			p = serve("STRATA_CRASH_AT=" + point + ":5")
 			if !p.exited(30 * time.Second) {
 				ackMu.Lock()
 				n := len(acked)
@@ -209,7 +230,7 @@ func TestCrashAtTheDangerousPoints(t *testing.T) {
 				t.Fatalf("the process did not crash at %s (%d commands acknowledged so far); its log:\n%s", point, n, p.logTail())
 			}
 		}
-		p = startServe(t, bin, brokers, ns, data, addr)
+		p = serve()
 		time.Sleep(300 * time.Millisecond)
 		t.Logf("%s: crashed and restarted (%s)", point, time.Since(t0).Round(time.Millisecond))
 	}

@@ -37,6 +37,13 @@ type instance struct {
 	n    int
 	url  string
 	data string
+	// id is the --instance-id it runs with, "" for the ID kept in its
+	// data directory. Even-numbered instances take one: when they are
+	// restarted on an empty data directory they come back as the same
+	// group member and transactional ID, and fence their dead self's
+	// open transaction; the others come back as a new identity, whose
+	// predecessor's transaction and group membership time out.
+	id string
 }
 
 func newCluster(cfg *Config, dir string, st *stats, logf func(string, ...any)) (*cluster, error) {
@@ -66,14 +73,21 @@ func newCluster(cfg *Config, dir string, st *stats, logf func(string, ...any)) (
 			return nil, err
 		}
 		in := &instance{n: i, url: "http://" + addr, data: filepath.Join(dir, fmt.Sprintf("instance-%d", i))}
+		if i%2 == 0 {
+			in.id = fmt.Sprintf("soak-%d", i)
+		}
 		in.proc = &proc{
 			name: fmt.Sprintf("instance %d", i), exe: cfg.Exec,
 			logPath: filepath.Join(dir, "logs", fmt.Sprintf("instance-%d.log", i)),
 			args: func() []string {
-				return []string{"serve", "--brokers", strings.Join(c.brokers, ","), "--namespace", cfg.Namespace,
+				args := []string{"serve", "--brokers", strings.Join(c.brokers, ","), "--namespace", cfg.Namespace,
 					"--partitions", strconv.Itoa(cfg.Partitions), "--replication-factor", strconv.Itoa(cfg.ReplicationFactor),
 					"--snapshot-every", strconv.Itoa(cfg.SnapshotEvery),
 					"--data", in.data, "--http", addr, "--log-level", "info"}
+				if in.id != "" {
+					args = append(args, "--instance-id", in.id)
+				}
+				return args
 			},
 			onExit: c.exitedByItself,
 		}
@@ -152,7 +166,11 @@ func (c *cluster) killInstance(ctx context.Context, in *instance, down time.Dura
 	how := "same data dir"
 	if wipe {
 		c.stats.wipes.Add(1)
-		how = "EMPTY data dir"
+		how = "EMPTY data dir, as a new instance ID"
+		if in.id != "" {
+			c.stats.wipesKeptID.Add(1)
+			how = "EMPTY data dir, with --instance-id " + in.id
+		}
 		if err := os.RemoveAll(in.data); err != nil {
 			return err
 		}

@@ -223,8 +223,8 @@ func (c *Config) actions() ([numActs]bool, error) {
 
 // stats counts what happened during the run. Safe for concurrent use.
 type stats struct {
-	kills, wipes, pauses, brokerRestarts, unexpectedExits atomic.Int64
-	rywReads, checkedAggregates                           atomic.Int64
+	kills, wipes, wipesKeptID, pauses, brokerRestarts, unexpectedExits atomic.Int64
+	rywReads, checkedAggregates                                        atomic.Int64
 }
 
 // soak is one run.

@@ -19,16 +19,16 @@ type Summary struct {
 	Settled, Checked time.Duration
 	Err              error // the soak could not finish
 
-	Sent, SentHTTP, SentKafka                    int64
-	Acked, Rejected, Conflicts, Unanswered       int64
-	Resends, Retries, FailedAttempts, RYWReads   int64
-	Kills, Wipes, Pauses, BrokerRestarts         int64
-	UnexpectedExits                              []string
-	Events, Aggregates, Results, Commands, DLQ   int
-	Lost, Duplicated, Inconsistent               int
-	Problems                                     [numProbs][]string
-	Tags                                         [numProbs]map[string]int
-	InstancesChecked, AggregatesPerInstanceCheck int
+	Sent, SentHTTP, SentKafka                         int64
+	Acked, Rejected, Conflicts, Unanswered            int64
+	Resends, Retries, FailedAttempts, RYWReads        int64
+	Kills, Wipes, WipesKeptID, Pauses, BrokerRestarts int64
+	UnexpectedExits                                   []string
+	Events, Aggregates, Results, Commands, DLQ        int
+	Lost, Duplicated, Inconsistent                    int
+	Problems                                          [numProbs][]string
+	Tags                                              [numProbs]map[string]int
+	InstancesChecked, AggregatesPerInstanceCheck      int
 	// ErrorLogs are the first lines logged at level ERROR by each process,
 	// shown when the soak fails.
 	ErrorLogs []string
@@ -44,7 +44,8 @@ func (s *soak) fill(sum *Summary, m *model) {
 	sum.Sent, sum.SentHTTP, sum.SentKafka = l.sent.Load(), l.http.Load(), l.kafka.Load()
 	sum.Acked, sum.Rejected, sum.Conflicts, sum.Unanswered = l.acked.Load(), l.rejected.Load(), l.conflicts.Load(), l.unanswered.Load()
 	sum.Resends, sum.Retries, sum.FailedAttempts, sum.RYWReads = l.resends.Load(), l.retries.Load(), l.failures.Load(), s.stats.rywReads.Load()
-	sum.Kills, sum.Wipes, sum.Pauses, sum.BrokerRestarts = s.stats.kills.Load(), s.stats.wipes.Load(), s.stats.pauses.Load(), s.stats.brokerRestarts.Load()
+	sum.Kills, sum.Wipes, sum.WipesKeptID = s.stats.kills.Load(), s.stats.wipes.Load(), s.stats.wipesKeptID.Load()
+	sum.Pauses, sum.BrokerRestarts = s.stats.pauses.Load(), s.stats.brokerRestarts.Load()
 	sum.UnexpectedExits = s.cluster.unexpectedExits()
 	if m != nil {
 		sum.Events, sum.Aggregates, sum.Results, sum.Commands, sum.DLQ = m.nEvents, len(m.hist), m.nResults, m.nCommands, m.nDLQ
@@ -79,8 +80,8 @@ func (s *Summary) Print(w io.Writer) {
 		s.Sent, s.SentHTTP, s.SentKafka, s.Acked, s.Rejected, s.Conflicts, s.Unanswered)
 	fmt.Fprintf(w, "resends      %d deliberate resends of an answered command ID, %d retries after %d failed attempts (503, 504, refused, timeouts)\n",
 		s.Resends, s.Retries, s.FailedAttempts)
-	fmt.Fprintf(w, "chaos        %d kills (%d on an empty data dir), %d pauses, %d broker restarts, %d unexpected exits\n",
-		s.Kills, s.Wipes, s.Pauses, s.BrokerRestarts, len(s.UnexpectedExits))
+	fmt.Fprintf(w, "chaos        %d kills (%d on an empty data dir, %d of them keeping their --instance-id), %d pauses, %d broker restarts, %d unexpected exits\n",
+		s.Kills, s.Wipes, s.WipesKeptID, s.Pauses, s.BrokerRestarts, len(s.UnexpectedExits))
 	fmt.Fprintf(w, "topics       %d events of %d aggregates, %d results, %d command records, %d dead-lettered\n",
 		s.Events, s.Aggregates, s.Results, s.Commands, s.DLQ)
 	fmt.Fprintf(w, "served       %d instance(s) × %d aggregates and every view row checked; %d read-your-writes reads\n",
