@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -87,9 +88,18 @@ func TestConsole(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Not s.send: its t.Fatal must not run off the test's
+			// goroutine.
 			for i := 0; i < 15; i++ {
-				if code, res := s.send(t, "lin-1", "Deposit", `{"amount":1}`); code != 200 {
-					t.Errorf("deposit to lin-1: %d %v", code, res)
+				resp, err := http.Post(s.url+"/v1/commands/account/lin-1", "application/json", strings.NewReader(`{"type":"Deposit","data":{"amount":1}}`))
+				if err != nil {
+					t.Errorf("deposit to lin-1: %v", err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("deposit to lin-1: %d %s", resp.StatusCode, body)
 				}
 			}
 		}()
