@@ -292,12 +292,10 @@ func fold(t *testing.T, brokers, topic string, c codec.Codec, proj projections.P
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	lso, err := kafka.StableEnds(ctx, kadm.NewClient(cl), topic)
+	ends, err := kafka.StableEnds(ctx, kadm.NewClient(cl), topic, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ends := map[int32]int64{}
-	lso.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
 	tx := &memTx{rows: map[string]foldedRow{}, state: map[string]json.RawMessage{}}
 	reached := func() bool {
 		for part, end := range ends {

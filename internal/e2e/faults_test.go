@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,11 +50,11 @@ func readAll(t *testing.T, b *broker, topic string, iso kgo.IsolationLevel) []*k
 	if iso == kgo.ReadCommitted() && len(ends) > 0 {
 		// Not the last stable offsets alone: the markers of a
 		// transaction just acknowledged can still be on their way.
-		stable, err := kafka.StableEnds(ctx, adm, topic)
+		stable, err := kafka.StableEnds(ctx, adm, topic, nil, nil)
 		if err != nil {
 			t.Fatalf("the ends of %s: %v", topic, err)
 		}
-		stable.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+		maps.Copy(ends, stable)
 	}
 	next := map[int32]int64{}
 	reached := func() bool {

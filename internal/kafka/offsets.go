@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -71,49 +74,46 @@ func complete(offs kadm.ListedOffsets, partitions int32, topics []string) error 
 	return nil
 }
 
-// StableEnds returns the last stable offsets of topics once every
-// transaction below their high watermarks as of the call is decided.
+// StableEnds returns the last stable offsets of topic's partitions parts
+// (all of them when parts is nil) once every transaction below their high
+// watermarks as of the call is decided.
 //
 // A read_committed reader that wants everything acknowledged so far
 // needs this rather than the last stable offsets alone: a transaction's
 // commit returns to its producer once the coordinator has logged it, and
 // the markers that move each partition's last stable offset past it are
 // written after that. For a moment after an acknowledgement the last
-// stable offset can still be below the acknowledged records.
+// stable offset can still be below the acknowledged records. A new owner
+// of partitions needs it too, to read what its predecessor committed.
 //
-// It waits until ctx ends, then names the partitions whose transactions
-// were still open.
-func StableEnds(ctx context.Context, adm *kadm.Client, topics ...string) (kadm.ListedOffsets, error) {
-	var hw kadm.ListedOffsets
+// Errors are retried until ctx ends (a broker restarting); then the error
+// names the partitions whose transactions were still open. While it waits
+// for them, waiting (when not nil) is told every 5 seconds.
+func StableEnds(ctx context.Context, adm *kadm.Client, topic string, parts []int32, waiting func(open string, waited time.Duration)) (map[int32]int64, error) {
+	start, told := time.Now(), time.Now()
+	var hw map[int32]int64
 	for {
 		var err error
 		open := ""
 		if hw == nil {
-			// Errors pass while a broker restarts: list again.
-			if hw, err = adm.ListEndOffsets(ctx, topics...); err == nil {
-				err = hw.Error()
-			}
-			if err != nil {
-				hw, err = nil, fmt.Errorf("the high watermarks of %v: %w", topics, err)
-			}
+			hw, err = listPartitions(ctx, adm.ListEndOffsets, topic, parts)
 		}
 		if hw != nil {
-			stable, serr := adm.ListCommittedOffsets(ctx, topics...)
-			if serr == nil {
-				serr = stable.Error()
-			}
-			if serr != nil {
-				err = fmt.Errorf("the last stable offsets of %v: %w", topics, serr)
-			} else {
-				hw.Each(func(h kadm.ListedOffset) {
-					if s, ok := stable.Lookup(h.Topic, h.Partition); !ok || s.Offset < h.Offset {
-						open += fmt.Sprintf(" %s/%d (stable %d, end %d)", h.Topic, h.Partition, s.Offset, h.Offset)
+			var stable map[int32]int64
+			if stable, err = listPartitions(ctx, adm.ListCommittedOffsets, topic, parts); err == nil {
+				for _, part := range slices.Sorted(maps.Keys(hw)) {
+					if stable[part] < hw[part] {
+						open += fmt.Sprintf(" %s/%d (stable %d, end %d)", topic, part, stable[part], hw[part])
 					}
-				})
+				}
 				if open == "" {
 					return stable, nil
 				}
 			}
+		}
+		if open != "" && waiting != nil && time.Since(told) >= 5*time.Second {
+			waiting(strings.TrimSpace(open), time.Since(start))
+			told = time.Now()
 		}
 		select {
 		case <-time.After(50 * time.Millisecond):
@@ -124,4 +124,34 @@ func StableEnds(ctx context.Context, adm *kadm.Client, topics ...string) (kadm.L
 			return nil, fmt.Errorf("transactions still open on%s: %w", open, ctx.Err())
 		}
 	}
+}
+
+// listPartitions lists the offsets of topic's partitions parts (all of
+// them when nil) with list; a partition of parts missing from the answer
+// or in error is an error.
+func listPartitions(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string, parts []int32) (map[int32]int64, error) {
+	offs, err := list(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	if parts == nil {
+		if err := offs.Error(); err != nil {
+			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+		}
+		for part := range offs[topic] {
+			parts = append(parts, part)
+		}
+	}
+	out := make(map[int32]int64, len(parts))
+	for _, part := range parts {
+		o, ok := offs.Lookup(topic, part)
+		if !ok {
+			return nil, fmt.Errorf("%s partition %d: %w", topic, part, errMissingPartitions)
+		}
+		if o.Err != nil {
+			return nil, fmt.Errorf("%s partition %d: %w", topic, part, o.Err)
+		}
+		out[part] = o.Offset
+	}
+	return out, nil
 }

@@ -55,8 +55,8 @@ func TestListOffsetsRetries(t *testing.T) {
 
 // TestStableEndsWaitsForOpenTransactions: while a transaction is open
 // below the high watermark, StableEnds waits and names the partition it
-// waits for; once the transaction commits, it returns the offset past the
-// commit marker.
+// waits for, unless asked for other partitions only; once the transaction
+// commits, it returns the offset past the commit marker.
 func TestStableEndsWaitsForOpenTransactions(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
 	if err != nil {
@@ -79,10 +79,17 @@ func TestStableEndsWaitsForOpenTransactions(t *testing.T) {
 	adm := kadm.NewClient(cl)
 
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	_, err = StableEnds(short, adm, "t")
+	_, err = StableEnds(short, adm, "t", nil, nil)
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "t/1 (stable 0, end 1)") {
 		t.Fatalf("with a transaction open on t/1: %v, want an error naming t/1", err)
+	}
+	// Asked for t/0 only, it does not wait for t/1.
+	short, cancel = context.WithTimeout(ctx, 5*time.Second)
+	only0, err := StableEnds(short, adm, "t", []int32{0}, nil)
+	cancel()
+	if err != nil || len(only0) != 1 || only0[0] != 0 {
+		t.Fatalf("t/0 alone: %v %v, want t/0 at 0 at once", only0, err)
 	}
 
 	done := make(chan struct{})
@@ -95,15 +102,12 @@ func TestStableEndsWaitsForOpenTransactions(t *testing.T) {
 	}()
 	long, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ends, err := StableEnds(long, adm, "t")
+	ends, err := StableEnds(long, adm, "t", nil, nil)
 	<-done
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, _ := ends.Lookup("t", 1); o.Offset != 2 {
-		t.Errorf("t/1 ends at %d, want 2 (the record and the commit marker)", o.Offset)
-	}
-	if o, _ := ends.Lookup("t", 0); o.Offset != 0 {
-		t.Errorf("t/0 ends at %d, want 0", o.Offset)
+	if len(ends) != 2 || ends[1] != 2 || ends[0] != 0 {
+		t.Errorf("ends %v, want t/0 at 0 and t/1 at 2 (the record and the commit marker)", ends)
 	}
 }

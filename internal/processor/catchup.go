@@ -114,7 +114,7 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 		return nil, err
 	}
 	defer cl.Close()
-	end, err := p.stableEnd(ctx, kadm.NewClient(cl), parts)
+	end, err := p.stableEnd(ctx, kadm.NewClient(cl), p.events, parts)
 	if err != nil {
 		return nil, brokersErr(err)
 	}
@@ -209,44 +209,28 @@ func (p *Processor) catchUp(ctx context.Context, parts []int32) (failed map[int3
 	return failed, nil
 }
 
-// stableEnd returns, per partition, an offset up to which every transaction
-// is decided: it snapshots the high watermark, then waits until the last
-// stable offset reaches it.
-func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, parts []int32) (map[int32]int64, error) {
-	hw, err := kafka.ListOffsets(ctx, adm.ListEndOffsets, p.cfg.Partitions, p.events)
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", p.events, err)
+// stableEnd returns, per partition of parts, an offset of topic up to
+// which every transaction is decided: it snapshots the high watermarks,
+// then waits until the last stable offsets reach them. A previous owner's
+// transaction, committed or left open when it died, ends by its markers
+// or by the transaction timeout; past that, it gives up (and the caller
+// starts over).
+func (p *Processor) stableEnd(ctx context.Context, adm *kadm.Client, topic string, parts []int32) (map[int32]int64, error) {
+	wctx, cancel := context.WithTimeout(ctx, p.cfg.TxnTimeout+10*time.Second)
+	defer cancel()
+	end, err := kafka.StableEnds(wctx, adm, topic, parts, func(open string, waited time.Duration) {
+		p.cfg.Log.Warn("catching up: waiting for an open transaction to end", "aggregate", p.agg, "topic", topic,
+			"partitions", open, "waited", waited.Round(time.Second))
+	})
+	switch {
+	case err == nil:
+		return end, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case wctx.Err() != nil:
+		return nil, fmt.Errorf("%s: a transaction stayed open past the transaction timeout (is a strata instance with another instance ID writing it?): %w", topic, err)
 	}
-	deadline := time.Now().Add(p.cfg.TxnTimeout + 10*time.Second)
-	for {
-		lso, err := kafka.ListOffsets(ctx, adm.ListCommittedOffsets, p.cfg.Partitions, p.events)
-		if err != nil {
-			return nil, fmt.Errorf("list stable offsets of %s: %w", p.events, err)
-		}
-		end := map[int32]int64{}
-		waiting := false
-		for _, part := range parts {
-			h, ok1 := hw.Lookup(p.events, part)
-			l, ok2 := lso.Lookup(p.events, part)
-			if !ok1 || !ok2 || h.Err != nil || l.Err != nil {
-				return nil, fmt.Errorf("offsets of %s partition %d: %v %v", p.events, part, h.Err, l.Err)
-			}
-			if l.Offset < h.Offset {
-				waiting = true
-			}
-			end[part] = l.Offset
-		}
-		if !waiting {
-			return end, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("events topic %s: a transaction stayed open past the transaction timeout; is another strata instance with a different data directory writing it?", p.events)
-		}
-		sleep(ctx, 50*time.Millisecond)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
+	return nil, err
 }
 
 // applyEvent applies one events-topic record to w. An event at or below

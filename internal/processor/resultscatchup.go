@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/store"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,42 +39,9 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	end := map[int32]int64{}
-	waitStart, lastWarn := time.Now(), time.Now()
-	for {
-		hw, err := kafka.ListOffsets(ctx, adm.ListEndOffsets, p.cfg.Partitions, p.results)
-		if err != nil {
-			return brokersErr(fmt.Errorf("list offsets of %s: %w", p.results, err))
-		}
-		lso, err := kafka.ListOffsets(ctx, adm.ListCommittedOffsets, p.cfg.Partitions, p.results)
-		if err != nil {
-			return brokersErr(fmt.Errorf("list offsets of %s: %w", p.results, err))
-		}
-		open := false
-		for _, part := range parts {
-			h, _ := hw.Lookup(p.results, part)
-			l, _ := lso.Lookup(p.results, part)
-			open = open || l.Offset < h.Offset
-			end[part] = l.Offset
-		}
-		if !open {
-			break
-		}
-		// A transaction holds the results' last stable offset: say so
-		// while it lasts, and after the transaction timeout start the
-		// catch-up again rather than wait here unseen.
-		if time.Since(lastWarn) > 5*time.Second {
-			p.cfg.Log.Warn("catching up results: waiting for an open transaction on the results topic to end", "aggregate", p.agg, "topic", p.results,
-				"partitions", parts, "waited", time.Since(waitStart).Round(time.Second))
-			lastWarn = time.Now()
-		}
-		if time.Since(waitStart) > p.cfg.TxnTimeout+10*time.Second {
-			return brokersErr(fmt.Errorf("results topic %s: a transaction stayed open past the transaction timeout", p.results))
-		}
-		sleep(ctx, 50*time.Millisecond)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	end, err := p.stableEnd(ctx, adm, p.results, parts)
+	if err != nil {
+		return brokersErr(err)
 	}
 	toRead := map[int32]kgo.Offset{}
 	for _, part := range parts {

@@ -67,25 +67,27 @@ func (s *soak) unprocessed(ctx context.Context, adm *kadm.Client, aggs []string)
 func readTopics(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, d time.Duration, topics ...string) (map[string][]*kgo.Record, error) {
 	deadline := time.Now().Add(d)
 	sctx, cancel := context.WithDeadline(ctx, deadline)
-	stable, err := kafka.StableEnds(sctx, adm, topics...)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
+	defer cancel()
 	toRead := map[string]map[int32]kgo.Offset{}
 	end := map[string]map[int32]int64{}
 	left := 0
-	stable.Each(func(o kadm.ListedOffset) {
-		if o.Offset == 0 {
-			return
+	for _, topic := range topics {
+		stable, err := kafka.StableEnds(sctx, adm, topic, nil, nil)
+		if err != nil {
+			return nil, err
 		}
-		if toRead[o.Topic] == nil {
-			toRead[o.Topic], end[o.Topic] = map[int32]kgo.Offset{}, map[int32]int64{}
+		for part, off := range stable {
+			if off == 0 {
+				continue
+			}
+			if toRead[topic] == nil {
+				toRead[topic], end[topic] = map[int32]kgo.Offset{}, map[int32]int64{}
+			}
+			toRead[topic][part] = kgo.NewOffset().AtStart()
+			end[topic][part] = off
+			left++
 		}
-		toRead[o.Topic][o.Partition] = kgo.NewOffset().AtStart()
-		end[o.Topic][o.Partition] = o.Offset
-		left++
-	})
+	}
 	out := map[string][]*kgo.Record{}
 	if left == 0 {
 		return out, nil
