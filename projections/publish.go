@@ -33,16 +33,20 @@ type publisher struct {
 	gen       atomic.Int64 // bumped on each assignment
 	leader    atomic.Bool
 	published int64 // the gen republished last
+	// elected is called once this instance becomes the publisher, from
+	// the election client's goroutine: the runner wakes up to republish
+	// the view, which may see no change for a long time.
+	elected func()
 }
 
 // ElectionTopic is the one-partition topic whose owner publishes a view.
 func ElectionTopic(viewTopic string) string { return viewTopic + ".publisher" }
 
-func newPublisher(opts []kgo.Opt, cat *schemas.Catalog, p Projection, topic string) (*publisher, error) {
+func newPublisher(opts []kgo.Opt, cat *schemas.Catalog, p Projection, topic string, elected func()) (*publisher, error) {
 	if p.Row == nil {
 		return nil, fmt.Errorf("projection %s publishes but has no Row type", p.Name)
 	}
-	pub := &publisher{topic: topic, subject: "views/" + p.Name, rowType: reflect.TypeOf(p.Row), cat: cat}
+	pub := &publisher{topic: topic, subject: "views/" + p.Name, rowType: reflect.TypeOf(p.Row), cat: cat, elected: elected}
 	var err error
 	pub.prod, err = kgo.NewClient(append(append([]kgo.Opt(nil), opts...), kgo.DefaultProduceTopic(topic))...)
 	if err != nil {
@@ -55,6 +59,9 @@ func newPublisher(opts []kgo.Opt, cat *schemas.Catalog, p Projection, topic stri
 			if len(m[election]) > 0 {
 				pub.gen.Add(1)
 				pub.leader.Store(true)
+				if pub.elected != nil {
+					pub.elected()
+				}
 			}
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -91,6 +98,11 @@ func (pub *publisher) close() {
 
 // Leader reports whether this instance publishes the view.
 func (pub *publisher) Leader() bool { return pub.leader.Load() }
+
+// behind reports whether this instance publishes the view and has not yet
+// republished it since it was elected. Only the runner's goroutine calls
+// it (and publish).
+func (pub *publisher) behind() bool { return pub.leader.Load() && pub.gen.Load() != pub.published }
 
 func (pub *publisher) record(key string, raw json.RawMessage) (*kgo.Record, error) {
 	r := &kgo.Record{Key: []byte(key)}

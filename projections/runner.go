@@ -108,6 +108,16 @@ func Storage(view string, gen int) string {
 // Storage is the name this runner's rows are stored under.
 func (r *Runner) Storage() string { return r.storage() }
 
+// wakeUp ends the runner's wait for records, if it waits: it has
+// something else to do.
+func (r *Runner) wakeUp() {
+	r.mu.Lock()
+	if r.wake != nil {
+		r.wake()
+	}
+	r.mu.Unlock()
+}
+
 // Retry replays the events of the parked aggregates (after a fix of the
 // projection) and returns how many aggregates it unparked.
 func (r *Runner) Retry(ctx context.Context) (int, error) {
@@ -117,11 +127,7 @@ func (r *Runner) Retry(ctx context.Context) (int, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	r.mu.Lock()
-	if r.wake != nil {
-		r.wake()
-	}
-	r.mu.Unlock()
+	r.wakeUp()
 	select {
 	case res := <-ch:
 		return res.unparked, res.err
@@ -301,7 +307,7 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 	var pub *publisher
 	if p.Publish && !r.cfg.NoPublish {
-		pub, err = newPublisher(r.cfg.Opts, r.cfg.Catalog, p, r.cfg.Names.View(p.Name))
+		pub, err = newPublisher(r.cfg.Opts, r.cfg.Catalog, p, r.cfg.Names.View(p.Name), r.wakeUp)
 		if err != nil {
 			return err
 		}
@@ -321,10 +327,24 @@ func (r *Runner) run(ctx context.Context) error {
 			ch <- retryResult{n, err}
 		default:
 		}
+		if pub != nil && pub.behind() {
+			// Just elected: publish the whole view now. A view that sees
+			// no change for a while would otherwise stay off its topic
+			// (or keep what the last publisher wrote) until it does.
+			if err := pub.publish(ctx, r.cfg.DB, r.storage(), newChanges()); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("publish view %s: %w", p.Name, err)
+			}
+		}
 		pctx, wake := context.WithCancel(ctx)
 		r.mu.Lock()
 		r.wake = wake
 		r.mu.Unlock()
+		if pub != nil && pub.behind() {
+			wake() // elected since the look above, before r.wake was set
+		}
 		fetches := cl.PollFetches(pctx)
 		wake()
 		if ctx.Err() != nil || fetches.IsClientClosed() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-es/strata/internal/kafka"
+	"github.com/strata-es/strata/projections"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -106,4 +107,55 @@ func TestBrokerRequestFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestViewPublishedOnceElected: an instance elected to publish a view
+// publishes it whole at once, not at the view's next change. Until it was,
+// a view that stayed quiet after its instance was elected stayed off its
+// topic (a CI run found it: the election finished after the only event
+// was applied).
+func TestViewPublishedOnceElected(t *testing.T) {
+	b := newBroker(t)
+	if b.cluster == nil {
+		t.Skip("holding the election needs the embedded broker's request control")
+	}
+	ns := namespace()
+	names := kafka.Names{Namespace: ns}
+	election := projections.ElectionTopic(names.View("accounts"))
+	var hold atomic.Bool
+	var held atomic.Int32
+	hold.Store(true)
+	b.cluster.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.cluster.KeepControl()
+		r := req.(*kmsg.JoinGroupRequest)
+		if r.Group != election || !hold.Load() {
+			return nil, nil, false
+		}
+		held.Add(1)
+		resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		return resp, nil, true
+	})
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
+	code, res := s.send(t, "acc-e", "OpenAccount", `{"owner":"eve","initial_balance":7}`)
+	if code != 200 {
+		t.Fatalf("open: %d %v", code, res)
+	}
+	var row accountRow
+	if code := s.do(t, "GET", "/v1/views/accounts/acc-e?position="+res["position"].(string), "", &row); code != 200 || row.Balance != 7 {
+		t.Fatalf("view: %d %+v", code, row)
+	}
+	if held.Load() == 0 {
+		t.Fatal("the election was not held: no JoinGroup for " + election)
+	}
+	if recs := readAll(t, b, names.View("accounts"), kgo.ReadCommitted()); len(recs) != 0 {
+		t.Fatalf("%d records published before any instance was elected", len(recs))
+	}
+	hold.Store(false)
+	// No further change: the row reaches the topic all the same.
+	eventually(t, 20*time.Second, func() bool {
+		return byKey(readAll(t, b, names.View("accounts"), kgo.ReadCommitted()), "acc-e") != nil
+	}, func() string {
+		return "acc-e not published within 20s of the election"
+	})
 }
