@@ -92,15 +92,16 @@ func complete(offs kadm.ListedOffsets, partitions int32, topics []string) error 
 func StableEnds(ctx context.Context, adm *kadm.Client, topic string, parts []int32, waiting func(open string, waited time.Duration)) (map[int32]int64, error) {
 	start, told := time.Now(), time.Now()
 	var hw map[int32]int64
+	open := "" // as of the last listing that answered
 	for {
 		var err error
-		open := ""
 		if hw == nil {
 			hw, err = listPartitions(ctx, adm.ListEndOffsets, topic, parts)
 		}
 		if hw != nil {
 			var stable map[int32]int64
 			if stable, err = listPartitions(ctx, adm.ListCommittedOffsets, topic, parts); err == nil {
+				open = ""
 				for _, part := range slices.Sorted(maps.Keys(hw)) {
 					if stable[part] < hw[part] {
 						open += fmt.Sprintf(" %s/%d (stable %d, end %d)", topic, part, stable[part], hw[part])
@@ -118,7 +119,10 @@ func StableEnds(ctx context.Context, adm *kadm.Client, topic string, parts []int
 		select {
 		case <-time.After(50 * time.Millisecond):
 		case <-ctx.Done():
-			if err != nil {
+			if open == "" { // it never got as far as the last stable offsets
+				if err == nil {
+					err = ctx.Err()
+				}
 				return nil, err
 			}
 			return nil, fmt.Errorf("transactions still open on%s: %w", open, ctx.Err())
