@@ -102,14 +102,17 @@ soak: build
 	./$(BIN) soak --duration 60s $(ARGS)
 
 ## soak-kafka: the same against a local 3-node Apache Kafka (RF 3), killing
-## and restarting its nodes; stops the cluster afterwards, also on failure
+## and restarting its nodes; stops the cluster afterwards when the soak
+## passed, and leaves it running for inspection when it failed (stop it
+## with make kafka-down)
 SOAK_KAFKA_DURATION ?= 2m
 soak-kafka: build
 	@set -e; $(MAKE) --no-print-directory kafka-up KAFKA_NODES=3; \
 	status=0; ./$(BIN) soak --duration $(SOAK_KAFKA_DURATION) --brokers $$(cat $(KAFKA_STATE)/bootstrap) --replication-factor 3 \
 		--broker-kill-cmd 'bash compose/kafka-kill-node.sh {node}' --broker-start-cmd 'bash compose/kafka-start-node.sh {node}' \
 		$(ARGS) || status=$$?; \
-	$(MAKE) --no-print-directory kafka-down; \
+	if [ $$status -eq 0 ]; then $(MAKE) --no-print-directory kafka-down; \
+	else echo "soak-kafka: the soak failed; Kafka is left running at $$(cat $(KAFKA_STATE)/bootstrap) with the run's topics, for inspection; make kafka-down stops it and deletes its data"; fi; \
 	exit $$status
 
 ## bench-micro: the go test micro-benchmarks of the hot paths (Avro encode and
