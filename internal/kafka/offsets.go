@@ -60,18 +60,33 @@ func retriable(err error) bool {
 }
 
 func complete(offs kadm.ListedOffsets, partitions int32, topics []string) error {
+	parts := make([]int32, partitions)
+	for p := range parts {
+		parts[p] = int32(p)
+	}
 	for _, t := range topics {
-		for p := int32(0); p < partitions; p++ {
-			o, ok := offs.Lookup(t, p)
-			if !ok {
-				return fmt.Errorf("%s partition %d: %w", t, p, errMissingPartitions)
-			}
-			if o.Err != nil {
-				return fmt.Errorf("%s partition %d: %w", t, p, o.Err)
-			}
+		if _, err := pick(offs, t, parts); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// pick returns the offsets of topic's partitions parts from offs; a
+// partition missing from it or in error is an error.
+func pick(offs kadm.ListedOffsets, topic string, parts []int32) (map[int32]int64, error) {
+	out := make(map[int32]int64, len(parts))
+	for _, part := range parts {
+		o, ok := offs.Lookup(topic, part)
+		if !ok {
+			return nil, fmt.Errorf("%s partition %d: %w", topic, part, errMissingPartitions)
+		}
+		if o.Err != nil {
+			return nil, fmt.Errorf("%s partition %d: %w", topic, part, o.Err)
+		}
+		out[part] = o.Offset
+	}
+	return out, nil
 }
 
 // StableEnds returns the last stable offsets of topic's partitions parts
@@ -131,8 +146,7 @@ func StableEnds(ctx context.Context, adm *kadm.Client, topic string, parts []int
 }
 
 // listPartitions lists the offsets of topic's partitions parts (all of
-// them when nil) with list; a partition of parts missing from the answer
-// or in error is an error.
+// them when nil) with list; see pick.
 func listPartitions(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string, parts []int32) (map[int32]int64, error) {
 	offs, err := list(ctx, topic)
 	if err != nil {
@@ -146,16 +160,5 @@ func listPartitions(ctx context.Context, list func(context.Context, ...string) (
 			parts = append(parts, part)
 		}
 	}
-	out := make(map[int32]int64, len(parts))
-	for _, part := range parts {
-		o, ok := offs.Lookup(topic, part)
-		if !ok {
-			return nil, fmt.Errorf("%s partition %d: %w", topic, part, errMissingPartitions)
-		}
-		if o.Err != nil {
-			return nil, fmt.Errorf("%s partition %d: %w", topic, part, o.Err)
-		}
-		out[part] = o.Offset
-	}
-	return out, nil
+	return pick(offs, topic, parts)
 }
