@@ -306,6 +306,14 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	var pub *publisher
+	// publishFailed is what run returns when a publish failed: nothing
+	// when it failed because the runner is stopping.
+	publishFailed := func(err error) error {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("publish view %s: %w", p.Name, err)
+	}
 	if p.Publish && !r.cfg.NoPublish {
 		pub, err = newPublisher(r.cfg.Opts, r.cfg.Catalog, p, r.cfg.Names.View(p.Name), r.wakeUp)
 		if err != nil {
@@ -332,10 +340,7 @@ func (r *Runner) run(ctx context.Context) error {
 			// no change for a while would otherwise stay off its topic
 			// (or keep what the last publisher wrote) until it does.
 			if err := pub.publish(ctx, r.cfg.DB, r.storage(), newChanges()); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("publish view %s: %w", p.Name, err)
+				return publishFailed(err)
 			}
 		}
 		pctx, wake := context.WithCancel(ctx)
@@ -458,10 +463,7 @@ func (r *Runner) run(ctx context.Context) error {
 		if pub != nil {
 			if err := pub.publish(ctx, r.cfg.DB, r.storage(), changed); err != nil {
 				b.Close()
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("publish view %s: %w", p.Name, err)
+				return publishFailed(err)
 			}
 		}
 		// The sinks take the batch before Pebble does, for the same
