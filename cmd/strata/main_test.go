@@ -271,6 +271,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"dev", "--kafka-port", "70000"}, exitUsage, "want 0 to 65535"},
 		{[]string{"dev", "--partitions", "0"}, exitUsage, "partitions (--partitions): 0"},
 		{[]string{"dev", "--log-level", "loud"}, exitUsage, "--log-level"},
+		{[]string{"dev", "--log-kafka", "chatty"}, exitUsage, "log.kafka (--log-kafka)"},
 		{[]string{"dev", "--nonsense"}, exitUsage, "flag provided but not defined"},
 		{[]string{"serve"}, exitUsage, "--brokers is required"},
 		// Impossible values: each refused before anything starts, naming

@@ -21,6 +21,7 @@ import (
 	"github.com/strata-es/strata/internal/console"
 	"github.com/strata-es/strata/internal/devbroker"
 	"github.com/strata-es/strata/internal/httpapi"
+	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/internal/node"
 	"github.com/strata-es/strata/internal/processor"
 	"github.com/strata-es/strata/internal/registry"
@@ -72,6 +73,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.Int64Var(&n.c.ProjectionMaxLag, "projection-max-lag", d.ProjectionMaxLag, "offsets a projection may be behind with /readyz still ready (0: no bound)")
 	fs.StringVar(&n.c.Log.Level, "log-level", d.Log.Level, "log level: debug (also each command and request), info, warn, error")
 	fs.StringVar(&n.c.Log.Format, "log-format", d.Log.Format, "log format: text or json (one object per line)")
+	fs.StringVar(&n.c.Log.Kafka, "log-kafka", d.Log.Kafka, "level of the Kafka client's own logs, with component=kgo: off, error, warn, info (each step of every transaction and group session), debug")
 	fs.StringVar(&n.c.SchemaRegistry.URL, "schema-registry", "", "URL of a Confluent-compatible schema registry to register the schemas in")
 	fs.StringVar(&n.c.SchemaRegistry.WireFormat, "wire-format", d.SchemaRegistry.WireFormat, "format of the events written: single-object (Avro's own) or confluent (needs --schema-registry)")
 	fs.StringVar(&n.c.Tracing.Exporter, "tracing-exporter", d.Tracing.Exporter, "where OpenTelemetry spans go: none, otlp or stdout (an incoming traceparent reaches the events either way)")
@@ -226,7 +228,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cluster.Close()
 	fmt.Fprintf(stdout, "strata dev: embedded Kafka broker at %s (data in %s)\n", addr, filepath.Join(c.Data, "kafka"))
-	cfg.Opts = []kgo.Opt{kgo.SeedBrokers(addr)}
+	cfg.Opts = withClientLog(c, cfg, []kgo.Opt{kgo.SeedBrokers(addr)})
 	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata dev: HTTP API at %s (Ctrl-C stops)\n", url)
@@ -268,7 +270,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "strata serve: %v\n", err)
 		return exitFailure
 	}
-	cfg.Opts = opts
+	cfg.Opts = withClientLog(c, cfg, opts)
 	cfg.TraceOutput = stdout
 	cfg.OnReady = func(url string) {
 		fmt.Fprintf(stdout, "strata serve: HTTP API at %s, brokers %s\n", url, strings.Join(c.Brokers, ","))
@@ -282,6 +284,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	return exitOK
+}
+
+// withClientLog adds franz-go's own logs to opts at log.kafka's level (off
+// by default), into the node's log.
+func withClientLog(c config.Config, cfg node.Config, opts []kgo.Opt) []kgo.Opt {
+	lv, _ := kafka.ParseClientLogLevel(c.Log.Kafka) // Validate checked it
+	if lv == kgo.LogLevelNone {
+		return opts
+	}
+	return append(opts, kgo.WithLogger(kafka.ClientLogger(cfg.Log, lv)))
 }
 
 // crashFaults reads STRATA_CRASH_AT=POINT:N, a testing aid: the process

@@ -37,6 +37,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.ChaosEvery, "chaos-every", 4*time.Second, "mean time between chaos actions")
 	fs.DurationVar(&c.PauseFor, "pause", 12*time.Second, "how long an instance stays SIGSTOPped (more than the 10s group session timeout)")
 	fs.StringVar(&c.Dir, "dir", "", "where to make the run's directory of data and logs (default: the system's temp dir)")
+	fs.StringVar(&c.InstanceLogLevel, "instance-log-level", "info", "the instances' --log-level (debug: each command decided and each transaction's consumed offsets)")
+	fs.StringVar(&c.InstanceLogKafka, "instance-log-kafka", "off", "the instances' --log-kafka: franz-go's own logs (info: each step of every transaction and group session)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the data and logs (they are kept anyway when the soak fails)")
 	fs.DurationVar(&c.ProgressEvery, "progress", 5*time.Second, "interval of the progress lines")
 	pos, err := parse(fs, args, stderr, "[flags]")

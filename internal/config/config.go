@@ -110,6 +110,11 @@ type SchemaRegistry struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 	Format string `yaml:"format"` // text (default) or json
+	// Kafka is the level of the Kafka client's own logs (franz-go's), in
+	// the same log with component=kgo: off (default), error, warn, info
+	// or debug. At info it tells each step of every transaction and group
+	// session, several lines per transaction: for investigations.
+	Kafka string `yaml:"kafka"`
 }
 
 // TLS configures encrypted connections to Kafka.
@@ -257,6 +262,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level (--log-level): %q, want debug, info, warn or error", c.Log.Level)
+	}
+	if _, err := kafka.ParseClientLogLevel(c.Log.Kafka); err != nil {
+		bad("log.kafka (--log-kafka): %v", err)
 	}
 	switch strings.ToLower(c.Log.Format) {
 	case "text", "json":

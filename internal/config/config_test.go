@@ -99,13 +99,14 @@ func TestValidateReportsEverything(t *testing.T) {
 	c.Partitions = 0
 	c.HTTP = "8080"
 	c.Log.Level = "loud"
+	c.Log.Kafka = "chatty"
 	c.SASL = SASL{Mechanism: "GSSAPI"}
 	c.TLS.CertFile = "c.pem"
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{`"nohost" is not host:port`, "partitions (--partitions): 0", `http (--http): "8080"`, "log.level", "sasl.mechanism", "cert_file and key_file"} {
+	for _, want := range []string{`"nohost" is not host:port`, "partitions (--partitions): 0", `http (--http): "8080"`, "log.level", `log.kafka (--log-kafka): "chatty", want off, error, warn, info or debug`, "sasl.mechanism", "cert_file and key_file"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

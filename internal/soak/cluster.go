@@ -83,7 +83,7 @@ func newCluster(cfg *Config, dir string, st *stats, logf func(string, ...any)) (
 				args := []string{"serve", "--brokers", strings.Join(c.brokers, ","), "--namespace", cfg.Namespace,
 					"--partitions", strconv.Itoa(cfg.Partitions), "--replication-factor", strconv.Itoa(cfg.ReplicationFactor),
 					"--snapshot-every", strconv.Itoa(cfg.SnapshotEvery),
-					"--data", in.data, "--http", addr, "--log-level", "info"}
+					"--data", in.data, "--http", addr, "--log-level", cfg.InstanceLogLevel, "--log-kafka", cfg.InstanceLogKafka}
 				if in.id != "" {
 					args = append(args, "--instance-id", in.id)
 				}

@@ -91,6 +91,12 @@ type Config struct {
 	// PauseFor is how long a SIGSTOP lasts, at least. Default 12s: longer
 	// than the 10s group session timeout.
 	PauseFor time.Duration
+	// InstanceLogLevel is the instances' --log-level. Default info; debug
+	// logs each command decided and each transaction's consumed offsets.
+	InstanceLogLevel string
+	// InstanceLogKafka is the instances' --log-kafka (franz-go's own
+	// logs). Default off.
+	InstanceLogKafka string
 	// Dir is where the run's directory is made. Default os.TempDir().
 	Dir string
 	// Keep keeps the run's directory (data and logs). It is kept anyway
@@ -135,6 +141,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Namespace == "" {
 		c.Namespace = fmt.Sprintf("soak%d", c.Seed)
+	}
+	if c.InstanceLogLevel == "" {
+		c.InstanceLogLevel = "info"
+	}
+	if c.InstanceLogKafka == "" {
+		c.InstanceLogKafka = "off"
 	}
 	if c.Chaos == "" {
 		c.Chaos = "kill,pause,broker"
