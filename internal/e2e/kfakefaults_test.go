@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-es/strata/internal/kafka"
 	"github.com/strata-es/strata/projections"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -16,25 +17,21 @@ import (
 
 // TestBrokerRequestFaults makes the embedded broker fail the write path's
 // requests at its dangerous points, once each: the produce of the events,
-// the commit of the consumed offsets in the transaction, and the end of the
-// transaction. Each time the command is still applied exactly once.
+// the produce of the results (refused, or answered so that the Kafka client
+// re-initializes its producer ID mid-transaction), the commit of the
+// consumed offsets in the transaction, and the end of the transaction.
+// Each time the command is still applied exactly once, and answered.
 // (Request control is the embedded broker's: this test does not run
 // against other brokers.)
 func TestBrokerRequestFaults(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		key  int16
-		// fault answers the request, or returns handled=false to let it
-		// through.
-		fault func(ns string, req kmsg.Request) (kmsg.Response, error, bool)
-	}{
+	for _, tc := range []requestFault{
 		{"transactional produce drops the connection", int16(kmsg.Produce), func(ns string, req kmsg.Request) (kmsg.Response, error, bool) {
 			// Produce v13 names topics by ID: match the transaction.
 			if id := req.(*kmsg.ProduceRequest).TransactionID; id != nil && strings.HasPrefix(*id, ns+".") {
 				return nil, errors.New("injected: connection dropped"), true
 			}
 			return nil, nil, false
-		}},
+		}, nil},
 		{"offset commit in the transaction: illegal generation", int16(kmsg.TxnOffsetCommit), func(ns string, req kmsg.Request) (kmsg.Response, error, bool) {
 			r := req.(*kmsg.TxnOffsetCommitRequest)
 			if !strings.HasPrefix(r.Group, ns+".") {
@@ -53,7 +50,7 @@ func TestBrokerRequestFaults(t *testing.T) {
 				resp.Topics = append(resp.Topics, rt)
 			}
 			return resp, nil, true
-		}},
+		}, nil},
 		{"end of the transaction: unknown server error", int16(kmsg.EndTxn), func(ns string, req kmsg.Request) (kmsg.Response, error, bool) {
 			r := req.(*kmsg.EndTxnRequest)
 			if !r.Commit || !strings.HasPrefix(r.TransactionalID, ns+".") {
@@ -62,7 +59,23 @@ func TestBrokerRequestFaults(t *testing.T) {
 			resp := r.ResponseKind().(*kmsg.EndTxnResponse)
 			resp.ErrorCode = kerr.UnknownServerError.Code
 			return resp, nil, true
-		}},
+		}, nil},
+		// franz-go's End commits the records that were acknowledged even
+		// when one of the transaction failed: the result refused here
+		// would have been left out, with the event and the offsets
+		// committed and the client never answered.
+		resultsFault("a result's produce is refused (INVALID_RECORD)", func(rp *kmsg.ProduceResponseTopicPartition) {
+			rp.ErrorCode = kerr.InvalidRecord.Code
+		}),
+		// This answer makes franz-go re-initialize its producer ID in the
+		// middle of the transaction and retry the batch: the
+		// InitProducerID aborts the event written before, and the result
+		// commits, with the offsets, in a new transaction that End
+		// reports as committed.
+		resultsFault("a result's produce makes the client reload its producer ID mid-transaction", func(rp *kmsg.ProduceResponseTopicPartition) {
+			rp.ErrorCode = kerr.OutOfOrderSequenceNumber.Code
+			rp.LogStartOffset = 1 << 40 // past every offset acknowledged
+		}),
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBroker(t)
@@ -73,6 +86,9 @@ func TestBrokerRequestFaults(t *testing.T) {
 			names := kafka.Names{Namespace: ns}
 			s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir(), commandTimeout: 30 * time.Second})
 			s.send(t, "acc-f", "OpenAccount", `{"owner":"fay","initial_balance":10}`)
+			if tc.results != nil {
+				tc.results(topicID(t, b, names.Results("account")))
+			}
 			var hit atomic.Int32
 			b.cluster.ControlKey(tc.key, func(req kmsg.Request) (kmsg.Response, error, bool) {
 				if hit.Load() > 0 {
@@ -107,6 +123,68 @@ func TestBrokerRequestFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requestFault is a case of TestBrokerRequestFaults.
+type requestFault struct {
+	name string
+	key  int16
+	// fault answers the request, or returns handled=false to let it
+	// through.
+	fault func(ns string, req kmsg.Request) (kmsg.Response, error, bool)
+	// results, when set, is given the ID of the results topic before the
+	// fault is armed.
+	results func(id [16]byte)
+}
+
+// resultsFault is a case of TestBrokerRequestFaults: the transactional
+// produce of the results is answered with answer for each partition.
+func resultsFault(name string, answer func(*kmsg.ProduceResponseTopicPartition)) requestFault {
+	var results atomic.Value
+	results.Store([16]byte{})
+	return requestFault{name, int16(kmsg.Produce), func(ns string, req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.ProduceRequest)
+		if r.TransactionID == nil || !strings.HasPrefix(*r.TransactionID, ns+".") || len(r.Topics) == 0 {
+			return nil, nil, false
+		}
+		id := results.Load().([16]byte)
+		for _, t := range r.Topics {
+			// Produce v13 names topics by ID, earlier versions by name.
+			if t.TopicID != id && t.Topic != (kafka.Names{Namespace: ns}).Results("account") {
+				return nil, nil, false
+			}
+		}
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = p.Partition
+				answer(&rp)
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	}, func(id [16]byte) { results.Store(id) }}
+}
+
+// topicID returns the ID of topic.
+func topicID(t *testing.T, b *broker, topic string) [16]byte {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil || td[topic].Err != nil {
+		t.Fatalf("describe %s: %v %v", topic, err, td[topic].Err)
+	}
+	return td[topic].ID
 }
 
 // TestViewPublishedOnceElected: an instance elected to publish a view

@@ -87,7 +87,8 @@ func New() *Metrics {
 			Name: "strata_transaction_aborts_total",
 			Help: "Transactions of the write path that did not commit, by reason: rebalance (partitions moved; the new owner retries the batch), produce (a record could not be produced; retried), " +
 				"flush or end (the transactional session failed; a new one retries), rewind (a partition stopped at an unreadable event; the batch is polled again without it), " +
-				"error (the processor stopped: the local store failed), injected (a test's fault hook).",
+				"error (the processor stopped: the local store failed), injected (a test's fault hook), " +
+				"split (the Kafka client moved to a new producer epoch mid-transaction, which aborted the records before; retried).",
 		}, []string{"aggregate", "reason"}),
 		consumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_consumer_lag_records",
@@ -186,10 +187,13 @@ const (
 	AbortRewind
 	AbortError
 	AbortInjected
+	// AbortSplit: the Kafka client moved to a new producer epoch in the
+	// middle of the transaction, aborting what it had written before.
+	AbortSplit
 	numAbortReasons
 )
 
-var abortNames = [numAbortReasons]string{"rebalance", "produce", "flush", "end", "rewind", "error", "injected"}
+var abortNames = [numAbortReasons]string{"rebalance", "produce", "flush", "end", "rewind", "error", "injected", "split"}
 
 // DLQReason is why a command record went to the dead-letter topic.
 type DLQReason uint8

@@ -204,6 +204,9 @@ type Processor struct {
 	// Set by Run: filters of the command IDs with a stored result and
 	// of the aggregates stored.
 	seen, exists *keyFilter
+	// decidedNext is, per commands partition, the offset after the last
+	// command a committed transaction of this process decided.
+	decidedNext map[int32]int64
 }
 
 // Status is what a processor is doing, for /v1/status.
@@ -457,6 +460,7 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 		if len(recs) == 0 {
 			continue
 		}
+		p.redelivered(recs, log)
 		if newlyFailed || p.anyFailed(recs) {
 			// The batch may hold commands of a partition that just
 			// failed: rewind everything to the committed offsets (an
@@ -752,19 +756,8 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	}
 	w := p.newWork()
 	w.debug = log.Enabled(ctx, slog.LevelDebug)
-	var (
-		produceMu  sync.Mutex
-		produceErr error
-	)
-	produce := func(r *kgo.Record) {
-		sess.Produce(tctx, r, func(r *kgo.Record, err error) {
-			if err != nil {
-				produceMu.Lock()
-				produceErr = errors.Join(produceErr, fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err))
-				produceMu.Unlock()
-			}
-		})
-	}
+	tp := newTxnProducer(tctx, sess)
+	produce := tp.produce
 	// The stages are timed with the wall clock; now (Config.Now) is the
 	// time handed to Decide, which tests may fix.
 	start := time.Now()
@@ -792,10 +785,13 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		return nil
 	}
 	// Step 3: wait for the events' offsets, then produce the results.
-	if err := sess.Client().Flush(tctx); err != nil {
+	if err := tp.flush(); err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
 		p.met.Aborted(metrics.AbortFlush)
 		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
+	}
+	if err := tp.check(); err != nil {
+		return p.abortProduce(ctx, tctx, sess, log, err)
 	}
 	flushed := time.Now()
 	p.met.Stage(metrics.StageProduce, flushed.Sub(decided))
@@ -818,27 +814,23 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		p.met.Aborted(metrics.AbortError)
 		return err
 	}
-	produceMu.Lock()
-	perr := produceErr
-	produceMu.Unlock()
-	if perr == nil && p.cfg.Faults.BeforeCommit != nil {
-		// Flush so the hook sees every record produced, then decide.
-		if err := sess.Client().Flush(tctx); err != nil {
-			perr = err
-		} else if err := p.fault(p.cfg.Faults.BeforeCommit, len(recs)); err != nil {
-			log.Warn("aborting transaction", "err", err)
-			_, _ = sess.End(tctx, kgo.TryAbort)
-			p.met.Aborted(metrics.AbortInjected)
-			return nil
-		}
-	}
-	if perr != nil {
-		log.Warn("aborting transaction: a record could not be produced; the batch will be retried", "err", perr)
+	// Step 4 begins with every record flushed and checked: End would
+	// commit without a record that failed (see txnProducer).
+	if err := tp.flush(); err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
-		p.met.Aborted(metrics.AbortProduce)
-		sleep(ctx, time.Second)
+		p.met.Aborted(metrics.AbortFlush)
+		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
+	}
+	if err := tp.check(); err != nil {
+		return p.abortProduce(ctx, tctx, sess, log, err)
+	}
+	if err := p.fault(p.cfg.Faults.BeforeCommit, len(recs)); err != nil {
+		log.Warn("aborting transaction", "err", err)
+		_, _ = sess.End(tctx, kgo.TryAbort)
+		p.met.Aborted(metrics.AbortInjected)
 		return nil
 	}
+	consumed := sess.Client().UncommittedOffsets()[p.commands]
 	committed, err := sess.End(tctx, kgo.TryCommit)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -871,7 +863,26 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	}
 	bt.stored = time.Now()
 	p.met.Stage(metrics.StagePebble, bt.stored.Sub(committedAt))
-	log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(start))
+	p.noteDecided(recs)
+	if w.debug {
+		log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(start),
+			"consumed_offsets", offsetsText(consumed), "results", resultsText(resultRecs))
+	}
+	return nil
+}
+
+// abortProduce aborts a transaction some of whose records failed or were
+// split off (see txnProducer); the batch is retried from the committed
+// offsets after a second, so a broker away for a moment is not hammered.
+func (p *Processor) abortProduce(ctx, tctx context.Context, sess *kgo.GroupTransactSession, log *slog.Logger, why error) error {
+	log.Warn("aborting transaction: a record could not be produced in it; the batch will be retried", "err", why)
+	_, _ = sess.End(tctx, kgo.TryAbort)
+	if errors.Is(why, errTxnSplit) {
+		p.met.Aborted(metrics.AbortSplit)
+	} else {
+		p.met.Aborted(metrics.AbortProduce)
+	}
+	sleep(ctx, time.Second)
 	return nil
 }
 
@@ -989,4 +1000,60 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// noteDecided records how far the commands partitions of a committed
+// batch were decided.
+func (p *Processor) noteDecided(recs []*kgo.Record) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.decidedNext == nil {
+		p.decidedNext = map[int32]int64{}
+	}
+	for _, r := range recs {
+		p.decidedNext[r.Partition] = max(p.decidedNext[r.Partition], r.Offset+1)
+	}
+}
+
+// redelivered logs the records of recs that a transaction of this process
+// already decided and committed: the group's committed offset is behind.
+func (p *Processor) redelivered(recs []*kgo.Record, log *slog.Logger) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first := map[int32]int64{}
+	for _, r := range recs {
+		if next, ok := p.decidedNext[r.Partition]; ok && r.Offset < next {
+			if f, seen := first[r.Partition]; !seen || r.Offset < f {
+				first[r.Partition] = r.Offset
+			}
+		}
+	}
+	for part, off := range first {
+		log.Warn("commands redelivered below what a committed transaction of this process consumed", "topic", p.commands, "partition", part,
+			"from_offset", off, "decided_next", p.decidedNext[part])
+	}
+}
+
+func offsetsText(m map[int32]kgo.EpochOffset) string {
+	parts := slices.Sorted(maps.Keys(m))
+	var b []byte
+	for _, part := range parts {
+		b = fmt.Appendf(b, "%d:%d ", part, m[part].Offset)
+	}
+	return string(b)
+}
+
+func resultsText(recs []*kgo.Record) string {
+	lo, hi := map[int32]int64{}, map[int32]int64{}
+	for _, r := range recs {
+		if v, ok := lo[r.Partition]; !ok || r.Offset < v {
+			lo[r.Partition] = r.Offset
+		}
+		hi[r.Partition] = max(hi[r.Partition], r.Offset)
+	}
+	var b []byte
+	for _, part := range slices.Sorted(maps.Keys(lo)) {
+		b = fmt.Appendf(b, "%d:%d-%d ", part, lo[part], hi[part])
+	}
+	return string(b)
 }
