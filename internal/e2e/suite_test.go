@@ -29,6 +29,7 @@ var suite = []struct {
 	{"ConnectionBurst", testConnectionBurst},
 	{"AbortedTransactionsAreInvisible", testAbortedTransactionsAreInvisible},
 	{"CrashAfterCommitBeforePebble", testCrashAfterCommitBeforePebble},
+	{"RedeliveredCommandsAreNotDecidedTwice", testRedeliveredCommandsAreNotDecidedTwice},
 	{"TopicsCreatedAndChecked", testTopicsCreatedAndChecked},
 	{"InteropKcatAndFastavro", testInteropKcatAndFastavro},
 	{"SnapshotTopicIsCompacted", testSnapshotTopicIsCompacted},

@@ -31,6 +31,9 @@ const (
 	HeaderDLQTruncated  = "strata-dlq-truncated"
 	HeaderForwardedFrom = "strata-forwarded-from"
 	HeaderEventsOffset  = "strata-events-offset"
+	// HeaderCommandOffset is on a result: the offset of the command
+	// record it answers, in the commands partition of the same number.
+	HeaderCommandOffset = "strata-command-offset"
 
 	ContentTypeJSON = "application/json"
 	ContentTypeAvro = "application/vnd.apache.avro+binary" // single-object encoding

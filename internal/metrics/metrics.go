@@ -45,6 +45,7 @@ type Metrics struct {
 	snapshotWrites  *prometheus.CounterVec
 	restoreDuration *prometheus.HistogramVec
 	dlqRecords      *prometheus.CounterVec
+	redeliveries    *prometheus.CounterVec
 	httpRequests    *prometheus.CounterVec
 	httpDuration    *prometheus.HistogramVec
 	sinkDuration    *prometheus.HistogramVec
@@ -108,6 +109,10 @@ func New() *Metrics {
 			Name: "strata_dlq_records_total",
 			Help: "Command records sent to the dead-letter topic, by reason: undecodable (the value is not a command of this aggregate), bad_key (not a valid aggregate ID), bad_command_id, bad_expected_version, too_large (its events or its forwarded copy exceed a record's limit).",
 		}, []string{"aggregate", "reason"}),
+		redeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_command_redeliveries_total",
+			Help: "Command records consumed again after a committed transaction had decided them (the consumer group's committed offset was behind what Strata's state store or results topic say was decided), skipped without a second result. Should stay 0; each one is logged.",
+		}, []string{"aggregate"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_http_requests_total",
 			Help: "HTTP requests answered, by route (the API's pattern, \"unmatched\" for none), method (\"other\" for unusual ones) and status code.",
@@ -125,7 +130,7 @@ func New() *Metrics {
 	}
 	m.strata = []prometheus.Collector{
 		m.commands, m.commandDuration, m.stageDuration, m.eventsWritten, m.txnAborts, m.consumerLag,
-		m.snapshotWrites, m.restoreDuration, m.dlqRecords, m.httpRequests, m.httpDuration, m.sinkDuration,
+		m.snapshotWrites, m.restoreDuration, m.dlqRecords, m.redeliveries, m.httpRequests, m.httpDuration, m.sinkDuration,
 		stateCollector{m},
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -234,6 +239,7 @@ type Aggregate struct {
 	dlq      [numDLQReasons]prometheus.Counter
 	snapshot prometheus.Counter
 	restore  prometheus.Observer
+	redeliv  prometheus.Counter
 
 	lagMu sync.Mutex
 	lag   map[int32]prometheus.Gauge
@@ -278,6 +284,7 @@ func (m *Metrics) Aggregate(n AggregateNames) *Aggregate {
 	}
 	a.snapshot = m.snapshotWrites.WithLabelValues(n.Aggregate)
 	a.restore = m.restoreDuration.WithLabelValues(n.Aggregate)
+	a.redeliv = m.redeliveries.WithLabelValues(n.Aggregate)
 	return a
 }
 
@@ -305,6 +312,13 @@ func (a *Aggregate) Aborted(r AbortReason) { a.aborts[r].Inc() }
 
 // DeadLettered counts a command record sent to the dead-letter topic.
 func (a *Aggregate) DeadLettered(r DLQReason) { a.dlq[r].Inc() }
+
+// Redelivered counts command records skipped as already decided.
+func (a *Aggregate) Redelivered(n int) {
+	if n > 0 {
+		a.redeliv.Add(float64(n))
+	}
+}
 
 // EventWritten counts an event appended to the events topic.
 func (a *Aggregate) EventWritten(eventType string) {

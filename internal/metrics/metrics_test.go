@@ -44,9 +44,9 @@ func TestNamesFollowConventions(t *testing.T) {
 			strata++
 		}
 	}
-	// 11 vectors and 9 state metrics.
-	if strata != 20 {
-		t.Errorf("%d strata_ metric families gathered, want 20", strata)
+	// 12 vectors and 9 state metrics.
+	if strata != 21 {
+		t.Errorf("%d strata_ metric families gathered, want 21", strata)
 	}
 	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
 	if err != nil {

@@ -37,7 +37,7 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 	// does not declare counts as unknown.
 	var typName string
 	var typ *metrics.CommandType
-	res := &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Timestamp: now.UnixMilli(), partition: r.Partition}
+	res := &Result{CommandID: commandID, Aggregate: p.agg, AggregateID: id, Timestamp: now.UnixMilli(), partition: r.Partition, commandOffset: r.Offset}
 	done := func(res *Result, o metrics.Outcome) (*Result, error) {
 		if typ == nil {
 			typName, _ = header(r, kafka.HeaderCommandType)
@@ -99,11 +99,14 @@ func (p *Processor) handle(w *work, r *kgo.Record, now time.Time, produce func(*
 		return nil, err
 	} else if prev != nil {
 		// Seen before: answer with the original outcome, write nothing.
-		if err := p.fillEvents(prev); err != nil {
+		// A copy: prev may be the result of a record earlier in this
+		// batch, still to be produced with its own offset.
+		again := *prev
+		if err := p.fillEvents(&again); err != nil {
 			return nil, err
 		}
-		prev.partition = r.Partition
-		return done(prev, metrics.Duplicate)
+		again.partition, again.commandOffset = r.Partition, r.Offset
+		return done(&again, metrics.Duplicate)
 	}
 
 	cmd, err := p.decodeCommand(r)
@@ -229,7 +232,10 @@ func (p *Processor) resultRecord(res *Result) (r *kgo.Record, whole bool) {
 		Partition: res.partition,
 		Key:       []byte(res.CommandID),
 		Value:     v,
-		Headers:   []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeJSON)}},
+		Headers: []kgo.RecordHeader{
+			{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeJSON)},
+			{Key: kafka.HeaderCommandOffset, Value: strconv.AppendInt(nil, res.commandOffset, 10)},
+		},
 	}
 	if recordBytes(r) <= MaxRecordBytes {
 		return r, true

@@ -10,7 +10,9 @@
 //     first (catchUp): Pebble's checkpoint for events partition p says how
 //     far the local state reflects the events topic; the events after it
 //     are read (read_committed) and applied.
-//  2. Each command is decoded, deduplicated by command ID, checked against
+//  2. A record the commands checkpoint says a committed transaction decided
+//     already (the group's offset was behind) is skipped (skipDecided).
+//     Each command is decoded, deduplicated by command ID, checked against
 //     expected_version and decided against the state (Pebble, plus what
 //     earlier commands of the batch did). Its events go to events partition
 //     p, the one its command came from: commands and events are keyed and
@@ -20,11 +22,13 @@
 //     transaction. Undecodable commands go to the DLQ.
 //  3. The producer is flushed, so every event has its offset; then each
 //     command's result, carrying the position of its events, is produced.
-//  4. The transaction commits the events, results, DLQ records and the
-//     consumed command offsets together. A rebalance before the commit
-//     aborts it, and the session rewinds to the committed offsets.
+//  4. Once every record is flushed and checked (acknowledged, and by one
+//     producer epoch: see txnProducer), the transaction commits the
+//     events, results, DLQ records and the consumed command offsets
+//     together. A rebalance before the commit aborts it, and the session
+//     rewinds to the committed offsets.
 //  5. Only after the commit, state, event index, results and checkpoints
-//     are written to Pebble in one batch.
+//     (events, results and commands) are written to Pebble in one batch.
 //
 // Pebble is therefore never ahead of Kafka. If the process dies between 4
 // and 5, Pebble is behind: the next owner of p (this process restarted, or
@@ -204,9 +208,6 @@ type Processor struct {
 	// Set by Run: filters of the command IDs with a stored result and
 	// of the aggregates stored.
 	seen, exists *keyFilter
-	// decidedNext is, per commands partition, the offset after the last
-	// command a committed transaction of this process decided.
-	decidedNext map[int32]int64
 }
 
 // Status is what a processor is doing, for /v1/status.
@@ -460,7 +461,6 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 		if len(recs) == 0 {
 			continue
 		}
-		p.redelivered(recs, log)
 		if newlyFailed || p.anyFailed(recs) {
 			// The batch may hold commands of a partition that just
 			// failed: rewind everything to the committed offsets (an
@@ -756,6 +756,14 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	}
 	w := p.newWork()
 	w.debug = log.Enabled(ctx, slog.LevelDebug)
+	all := len(recs)
+	recs, err := p.skipDecided(w, recs, log)
+	if err != nil {
+		_, _ = sess.End(tctx, kgo.TryAbort)
+		p.met.Aborted(metrics.AbortError)
+		return err
+	}
+	w.redelivered = all - len(recs)
 	tp := newTxnProducer(tctx, sess)
 	produce := tp.produce
 	// The stages are timed with the wall clock; now (Config.Now) is the
@@ -863,7 +871,6 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	}
 	bt.stored = time.Now()
 	p.met.Stage(metrics.StagePebble, bt.stored.Sub(committedAt))
-	p.noteDecided(recs)
 	if w.debug {
 		log.Debug("transaction committed", "commands", len(recs), "events", len(w.events), "took", time.Since(start),
 			"consumed_offsets", offsetsText(consumed), "results", resultsText(resultRecs))
@@ -900,6 +907,7 @@ func (p *Processor) countCommitted(w *work, at time.Time, snapshots int) {
 		p.met.DeadLettered(r)
 	}
 	p.met.SnapshotsWritten(snapshots)
+	p.met.Redelivered(w.redelivered)
 }
 
 // fillPositions gives each accepted result the position of its events, now
@@ -999,38 +1007,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-	}
-}
-
-// noteDecided records how far the commands partitions of a committed
-// batch were decided.
-func (p *Processor) noteDecided(recs []*kgo.Record) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.decidedNext == nil {
-		p.decidedNext = map[int32]int64{}
-	}
-	for _, r := range recs {
-		p.decidedNext[r.Partition] = max(p.decidedNext[r.Partition], r.Offset+1)
-	}
-}
-
-// redelivered logs the records of recs that a transaction of this process
-// already decided and committed: the group's committed offset is behind.
-func (p *Processor) redelivered(recs []*kgo.Record, log *slog.Logger) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	first := map[int32]int64{}
-	for _, r := range recs {
-		if next, ok := p.decidedNext[r.Partition]; ok && r.Offset < next {
-			if f, seen := first[r.Partition]; !seen || r.Offset < f {
-				first[r.Partition] = r.Offset
-			}
-		}
-	}
-	for part, off := range first {
-		log.Warn("commands redelivered below what a committed transaction of this process consumed", "topic", p.commands, "partition", part,
-			"from_offset", off, "decided_next", p.decidedNext[part])
 	}
 }
 

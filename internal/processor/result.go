@@ -37,8 +37,10 @@ type Result struct {
 	FirstVersion uint64 `json:"first_version,omitempty"`
 
 	// partition is the commands partition the command came from, whose
-	// results partition its result goes to (see catchUpResults).
-	partition int32
+	// results partition its result goes to (see catchUpResults), and
+	// commandOffset the offset of the record answered there.
+	partition     int32
+	commandOffset int64
 	// A result rebuilt in catch-up has the partition and offset of its
 	// command's last event, which commit makes Position of.
 	rebuilt         bool

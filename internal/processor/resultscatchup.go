@@ -21,6 +21,9 @@ import (
 // command's result is written to the results partition of its commands
 // partition (resultRecord), so partition p's results are all here.
 //
+// Each result also says which command record it answers: the commands
+// checkpoint moves past it (see skipDecided).
+//
 // It reads from a per-partition checkpoint to the last stable offset,
 // after any open transaction on it ended, as catch-up of the events does.
 // resultsCheckpoint is the checkpoints' keyspace of the results topic: the
@@ -82,6 +85,7 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 		b := p.cfg.DB.NewBatch()
 		var ids []string
 		next := map[int32]int64{}
+		decided := map[int32]int64{} // commands partition -> next offset (see skipDecided)
 		var ferr error
 		fs.EachRecord(func(r *kgo.Record) {
 			if _, reading := toRead[r.Partition]; !reading || r.Offset >= end[r.Partition] || ferr != nil {
@@ -93,6 +97,9 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 			}
 			if r.Attrs.IsControl() {
 				return
+			}
+			if off, ok := resultCommandOffset(r); ok {
+				decided[r.Partition] = max(decided[r.Partition], off+1)
 			}
 			var res Result
 			if json.Unmarshal(r.Value, &res) != nil || res.CommandID == "" || res.CommandID != string(r.Key) || res.EventsOmitted {
@@ -113,6 +120,9 @@ func (p *Processor) catchUpResults(ctx context.Context, parts []int32) error {
 			if err := store.PutCheckpoint(b, cpName, part, n); err != nil {
 				ferr = err
 			}
+		}
+		if ferr == nil {
+			ferr = p.advanceDecided(b, decided)
 		}
 		if ferr != nil {
 			b.Close()

@@ -22,17 +22,23 @@ type work struct {
 	p           *Processor
 	aggs        map[string]*aggState
 	events      []*eventOut
-	results     map[string]*Result   // by command ID
-	encoded     map[string][]byte    // results already marshaled, by command ID
-	checkpoints map[int32]int64      // events partition -> next offset
-	resultsNext map[int32]int64      // results partition -> next offset, all stored
-	snapshots   map[string]*aggState // aggregates whose snapshot is due
+	results     map[string]*Result // by command ID
+	encoded     map[string][]byte  // results already marshaled, by command ID
+	checkpoints map[int32]int64    // events partition -> next offset
+	resultsNext map[int32]int64    // results partition -> next offset, all stored
+	// commandsNext: commands partition -> the offset after the last
+	// command record decided (see decidedNext)
+	commandsNext map[int32]int64
+	snapshots    map[string]*aggState // aggregates whose snapshot is due
 
 	// What a transaction's batch answered and dead-lettered, counted in
 	// the metrics once it commits; debug logs each command decided.
 	done  []doneCommand
 	dlq   []metrics.DLQReason
 	debug bool
+	// redelivered: command records of the batch skipped as decided
+	// already (skipDecided)
+	redelivered int
 
 	// ownGen is the processor's ownGen when the work began: when the
 	// assignment changed since, the follower may have written the same
@@ -69,14 +75,15 @@ type eventOut struct {
 
 func (p *Processor) newWork() *work {
 	return &work{
-		p:           p,
-		aggs:        map[string]*aggState{},
-		results:     map[string]*Result{},
-		encoded:     map[string][]byte{},
-		checkpoints: map[int32]int64{},
-		resultsNext: map[int32]int64{},
-		snapshots:   map[string]*aggState{},
-		ownGen:      p.ownGen.Load(),
+		p:            p,
+		aggs:         map[string]*aggState{},
+		results:      map[string]*Result{},
+		encoded:      map[string][]byte{},
+		checkpoints:  map[int32]int64{},
+		resultsNext:  map[int32]int64{},
+		snapshots:    map[string]*aggState{},
+		commandsNext: map[int32]int64{},
+		ownGen:       p.ownGen.Load(),
 	}
 }
 
@@ -244,6 +251,10 @@ func (w *work) commit() error {
 			b.Close()
 			return err
 		}
+	}
+	if err := p.advanceDecided(b, w.commandsNext); err != nil {
+		b.Close()
+		return err
 	}
 	if err := p.cfg.DB.Commit(b); err != nil {
 		return fmt.Errorf("write state of %s to Pebble: %w", p.agg, err)
