@@ -31,6 +31,7 @@ var suite = []struct {
 	{"CrashAfterCommitBeforePebble", testCrashAfterCommitBeforePebble},
 	{"RedeliveredCommandsAreNotDecidedTwice", testRedeliveredCommandsAreNotDecidedTwice},
 	{"TopicsCreatedAndChecked", testTopicsCreatedAndChecked},
+	{"DataDirOfOtherTopics", testDataDirOfOtherTopics},
 	{"InteropKcatAndFastavro", testInteropKcatAndFastavro},
 	{"SnapshotTopicIsCompacted", testSnapshotTopicIsCompacted},
 	{"OldEventsReplayIntoNewCode", testOldEventsReplayIntoNewCode},

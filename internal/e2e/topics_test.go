@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +84,70 @@ func testTopicsCreatedAndChecked(t *testing.T, b *broker) {
 		if !strings.Contains(err.Error(), msg) {
 			t.Errorf("error lacks %q:\n%v", msg, err)
 		}
+	}
+}
+
+// testDataDirOfOtherTopics: a data directory built from topics that were
+// since deleted and recreated, or of another namespace, is refused with the
+// topic and the fix named: its checkpoints are offsets of the old topics.
+// An empty data directory starts, and rebuilds from the new topics.
+func testDataDirOfOtherTopics(t *testing.T, b *broker) {
+	ns, dir := namespace(), t.TempDir()
+	names := kafka.Names{Namespace: ns}
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
+	if code, res := s.send(t, "acc-t", "OpenAccount", `{"owner":"tia","initial_balance":5}`); code != 200 {
+		t.Fatalf("open: %d %v", code, res)
+	}
+	s.stop(t)
+	// run returns why a node on dir does not start.
+	run := func(ns string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return node.Run(ctx, node.Config{
+			Opts: b.opts(), Namespace: ns, Partitions: 4, DataDir: dir, HTTPAddr: "127.0.0.1:0",
+			Types:   []aggregates.Type{account.Type},
+			OnReady: func(string) { cancel() }, Log: testLogger(),
+		})
+	}
+	// The same topics: it starts.
+	s = startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
+	if code, res := s.send(t, "acc-t", "Deposit", `{"amount":1}`); code != 200 || num(res["version"]) != 2 {
+		t.Fatalf("deposit after a restart on the same topics: %d %v", code, res)
+	}
+	s.stop(t)
+	other := namespace()
+	err := run(other)
+	if !errors.Is(err, node.ErrOtherTopics) || !strings.Contains(err.Error(), "built from topic "+names.Commands("account")+", not "+kafka.Names{Namespace: other}.Commands("account")) {
+		t.Fatalf("a data directory of another namespace: %v", err)
+	}
+
+	adm := kadm.NewClient(kafkaClient(t, b))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := adm.DeleteTopics(ctx, names.Events("account"))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node recreates the topic (once the brokers have forgotten it),
+	// and then refuses the data directory.
+	eventually(t, 30*time.Second, func() bool {
+		err = run(ns)
+		return errors.Is(err, node.ErrOtherTopics)
+	}, func() string { return fmt.Sprintf("a data directory of a recreated topic: %v", err) })
+	for _, msg := range []string{
+		"topic " + names.Events("account") + " was deleted and recreated",
+		"data directory " + dir,
+		"start on an empty data directory",
+	} {
+		if !strings.Contains(err.Error(), msg) {
+			t.Errorf("error lacks %q:\n%v", msg, err)
+		}
+	}
+	s = startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir()})
+	if code, res := s.send(t, "acc-t", "OpenAccount", `{"owner":"tia","initial_balance":5}`); code != 200 || num(res["version"]) != 1 {
+		t.Fatalf("open on the recreated topic, from an empty data directory: %d %v", code, res)
 	}
 }

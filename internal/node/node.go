@@ -290,6 +290,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = kafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.ReplicationFactor, specs)
+	if err == nil {
+		err = checkTopicIDs(tctx, kadm.NewClient(admCl), db, names, cfg.Types, cfg.DataDir)
+	}
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

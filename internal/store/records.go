@@ -17,6 +17,7 @@ const (
 	kindCheckpoint = 'k'
 	kindSnapshot   = 's'
 	kindResultTime = 't'
+	kindTopic      = 'T'
 )
 
 // Aggregate is the stored state of one aggregate.
@@ -324,4 +325,34 @@ func (d *decoder) done() error {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}
 	return d.err
+}
+
+// Topic is a Kafka topic the state store was built from: its name and
+// the broker's ID of it, which changes when it is deleted and recreated.
+type Topic struct {
+	Name string
+	ID   [16]byte
+}
+
+// TopicKey is the key of the topic an aggregate type's role (commands,
+// events, results) is played by.
+func TopicKey(aggType, role string) []byte { return Key(kindTopic, aggType, role) }
+
+// LoadTopic returns the topic recorded for an aggregate type's role.
+func LoadTopic(r pebble.Reader, aggType, role string) (Topic, bool, error) {
+	var t Topic
+	ok, err := get(r, TopicKey(aggType, role), func(v []byte) error {
+		if len(v) < 16 {
+			return fmt.Errorf("topic record of %d bytes", len(v))
+		}
+		copy(t.ID[:], v)
+		t.Name = string(v[16:])
+		return nil
+	})
+	return t, ok, err
+}
+
+// PutTopic records the topic an aggregate type's role is played by.
+func PutTopic(b *pebble.Batch, aggType, role string, t Topic) error {
+	return b.Set(TopicKey(aggType, role), append(t.ID[:], t.Name...), nil)
 }
