@@ -793,13 +793,8 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		return nil
 	}
 	// Step 3: wait for the events' offsets, then produce the results.
-	if err := tp.flush(); err != nil {
-		_, _ = sess.End(tctx, kgo.TryAbort)
-		p.met.Aborted(metrics.AbortFlush)
-		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
-	}
-	if err := tp.check(); err != nil {
-		return p.abortProduce(ctx, tctx, sess, log, err)
+	if ok, err := p.settle(ctx, tctx, sess, log, tp); !ok {
+		return err
 	}
 	flushed := time.Now()
 	p.met.Stage(metrics.StageProduce, flushed.Sub(decided))
@@ -824,13 +819,8 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	}
 	// Step 4 begins with every record flushed and checked: End would
 	// commit without a record that failed (see txnProducer).
-	if err := tp.flush(); err != nil {
-		_, _ = sess.End(tctx, kgo.TryAbort)
-		p.met.Aborted(metrics.AbortFlush)
-		return fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
-	}
-	if err := tp.check(); err != nil {
-		return p.abortProduce(ctx, tctx, sess, log, err)
+	if ok, err := p.settle(ctx, tctx, sess, log, tp); !ok {
+		return err
 	}
 	if err := p.fault(p.cfg.Faults.BeforeCommit, len(recs)); err != nil {
 		log.Warn("aborting transaction", "err", err)
@@ -881,6 +871,22 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 // abortProduce aborts a transaction some of whose records failed or were
 // split off (see txnProducer); the batch is retried from the committed
 // offsets after a second, so a broker away for a moment is not hammered.
+// settle waits for every record produced so far and checks them; when one
+// failed it aborts the transaction and reports false, with the error that
+// ends the session (a failed flush) or nil (a failed record: the batch is
+// retried).
+func (p *Processor) settle(ctx, tctx context.Context, sess *kgo.GroupTransactSession, log *slog.Logger, tp *txnProducer) (bool, error) {
+	if err := tp.flush(); err != nil {
+		_, _ = sess.End(tctx, kgo.TryAbort)
+		p.met.Aborted(metrics.AbortFlush)
+		return false, fmt.Errorf("%w: processor %s: flush: %v", errSession, p.agg, err)
+	}
+	if err := tp.check(); err != nil {
+		return false, p.abortProduce(ctx, tctx, sess, log, err)
+	}
+	return true, nil
+}
+
 func (p *Processor) abortProduce(ctx, tctx context.Context, sess *kgo.GroupTransactSession, log *slog.Logger, why error) error {
 	log.Warn("aborting transaction: a record could not be produced in it; the batch will be retried", "err", why)
 	_, _ = sess.End(tctx, kgo.TryAbort)
