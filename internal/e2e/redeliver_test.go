@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -141,4 +144,77 @@ func (s *server) wantAccount(t *testing.T, id string, version, balance int) {
 	if agg.State.Balance != balance {
 		t.Errorf("%s: balance %d, want %d", id, agg.State.Balance, balance)
 	}
+}
+
+// testResendInTheSameBatch: records of one command ID decided in the same
+// transaction (a client resending before the first was answered) each get
+// a result naming their own record, and all say what the first says,
+// position included; so does a later resend over HTTP.
+func testResendInTheSameBatch(t *testing.T, b *broker) {
+	ns, dir := namespace(), t.TempDir()
+	names := kafka.Names{Namespace: ns}
+	const key, id = "acc-sb", "sb-dep"
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
+	if code, res := s.send(t, key, "OpenAccount", `{"owner":"sb","initial_balance":1}`); code != 200 {
+		t.Fatalf("open: %d %v", code, res)
+	}
+	s.stop(t)
+	// Written while no node runs, the three records are consumed in one
+	// poll and decided in one transaction.
+	part := kafka.PartitionFor([]byte(key), 4)
+	var recs []*kgo.Record
+	for range 3 {
+		recs = append(recs, &kgo.Record{Topic: names.Commands("account"), Partition: part, Key: []byte(key), Value: []byte(`{"amount":5}`),
+			Headers: hdrs("strata-command-type", "Deposit", "strata-command-id", id)})
+	}
+	produce(t, kafkaClient(t, b), recs...)
+	s = startNode(t, b, nodeOpts{ns: ns, dataDir: dir})
+	rs := readUntil(t, b, names.Results("account"), func(rs []*kgo.Record) bool {
+		n := 0
+		for _, r := range rs {
+			if string(r.Key) == id {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	var first string
+	var answered []string
+	for _, r := range rs {
+		if string(r.Key) != id {
+			continue
+		}
+		answered = append(answered, header(r, kafka.HeaderCommandOffset))
+		var res map[string]any
+		if err := json.Unmarshal(r.Value, &res); err != nil {
+			t.Fatalf("result %s: %v", r.Value, err)
+		}
+		if res["status"] != "accepted" || num(res["version"]) != 2 || res["position"] == nil || res["position"] == "" {
+			t.Errorf("result %s: want accepted at version 2 with the position of its event", r.Value)
+		}
+		if first == "" {
+			first = string(r.Value)
+		} else if string(r.Value) != first {
+			t.Errorf("a resend's result differs from the first:\n%s\n%s", r.Value, first)
+		}
+	}
+	var want []string
+	for _, r := range recs {
+		want = append(want, strconv.FormatInt(r.Offset, 10))
+	}
+	if !slices.Equal(answered, want) {
+		t.Errorf("results answer command records %v, want %v", answered, want)
+	}
+	var was, again map[string]any
+	if err := json.Unmarshal([]byte(first), &was); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"type":"Deposit","data":{"amount":5},"command_id":%q}`, id)
+	code := s.do(t, "POST", "/v1/commands/account/"+key, body, &again)
+	for _, k := range []string{"status", "version", "position", "events"} {
+		if mustJSON(t, again[k]) != mustJSON(t, was[k]) {
+			t.Errorf("a resend over HTTP answered %d with %s %s, want the first result's %s", code, k, mustJSON(t, again[k]), mustJSON(t, was[k]))
+		}
+	}
+	s.wantAccount(t, key, 2, 6)
 }

@@ -30,6 +30,7 @@ var suite = []struct {
 	{"AbortedTransactionsAreInvisible", testAbortedTransactionsAreInvisible},
 	{"CrashAfterCommitBeforePebble", testCrashAfterCommitBeforePebble},
 	{"RedeliveredCommandsAreNotDecidedTwice", testRedeliveredCommandsAreNotDecidedTwice},
+	{"ResendInTheSameBatch", testResendInTheSameBatch},
 	{"TopicsCreatedAndChecked", testTopicsCreatedAndChecked},
 	{"DataDirOfOtherTopics", testDataDirOfOtherTopics},
 	{"InteropKcatAndFastavro", testInteropKcatAndFastavro},

@@ -799,7 +799,7 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	flushed := time.Now()
 	p.met.Stage(metrics.StageProduce, flushed.Sub(decided))
 	bt.flushed = flushed
-	p.fillPositions(w)
+	p.fillPositions(w, order)
 	resultRecs := make([]*kgo.Record, 0, len(order))
 	for _, pr := range order {
 		res := pr.res
@@ -916,9 +916,10 @@ func (p *Processor) countCommitted(w *work, at time.Time, snapshots int) {
 	p.met.Redelivered(w.redelivered)
 }
 
-// fillPositions gives each accepted result the position of its events, now
-// that they have offsets.
-func (p *Processor) fillPositions(w *work) {
+// fillPositions gives each accepted result to produce the position of its
+// events, now that they have offsets: the stored result and the copies
+// that answer a resend of its command ID in the same batch.
+func (p *Processor) fillPositions(w *work, order []pendingResult) {
 	byCommand := map[string]position.Position{}
 	for _, e := range w.events {
 		pos := byCommand[e.entry.CommandID]
@@ -928,9 +929,9 @@ func (p *Processor) fillPositions(w *work) {
 		}
 		pos.Merge(position.Position{{Topic: p.events, Partition: e.entry.Partition}: e.rec.Offset})
 	}
-	for id, pos := range byCommand {
-		if r := w.results[id]; r != nil {
-			r.Position = pos.Token()
+	for _, pr := range order {
+		if pos := byCommand[pr.res.CommandID]; pos != nil {
+			pr.res.Position = pos.Token()
 		}
 	}
 }
