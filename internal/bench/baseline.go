@@ -29,7 +29,7 @@ func (e *Env) topic(ctx context.Context, name string, partitions int32) (func(),
 		return nil, err
 	}
 	defer cl.Close()
-	err = kafka.EnsureTopics(ctx, kadm.NewClient(cl), -1, []kafka.TopicSpec{{Name: name, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "delete"}}})
+	_, err = kafka.EnsureTopics(ctx, kadm.NewClient(cl), -1, []kafka.TopicSpec{{Name: name, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "delete"}}})
 	return func() { e.deleteTopics("", name) }, err
 }
 

@@ -79,7 +79,7 @@ func (e *Env) accountTopics(ctx context.Context, ns string) (func(), error) {
 	}
 	defer cl.Close()
 	specs := names.AggregateTopics(account.Name, e.Partitions)
-	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), -1, specs); err != nil {
+	if _, err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), -1, specs); err != nil {
 		return nil, err
 	}
 	var topics []string

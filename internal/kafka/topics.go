@@ -113,25 +113,32 @@ func (n Names) ViewTopics(view string, partitions int32, election string) []Topi
 // what Strata needs.
 var ErrTopicMismatch = errors.New("strata: existing topic does not match")
 
+// TopicIDs are the brokers' IDs of topics, by name; a broker older than
+// Kafka 2.8 reports none.
+type TopicIDs map[string]kadm.TopicID
+
 // EnsureTopics creates the missing topics and checks the existing ones:
 // partition count and the Must configs. replicationFactor -1 uses the
 // broker's default. Every mismatch is reported, naming topic, setting, what
-// it is and what it must be.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16, specs []TopicSpec) error {
+// it is and what it must be. It returns the IDs the brokers gave of the
+// topics, as they listed or created them.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16, specs []TopicSpec) (TopicIDs, error) {
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
 	}
 	existing, err := adm.ListTopics(ctx, names...)
 	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
+		return nil, fmt.Errorf("list topics: %w", err)
 	}
+	ids := TopicIDs{}
 	var problems []error
 	var check []TopicSpec
 	var raced []TopicSpec
 	for _, s := range specs {
 		td, ok := existing[s.Name]
 		if ok && td.Err == nil {
+			ids[s.Name] = td.ID
 			if err := checkPartitions(s, td); err != nil {
 				problems = append(problems, err)
 			}
@@ -155,10 +162,12 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16
 		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("create topic %s: %w", s.Name, err))
+			continue
 		}
+		ids[s.Name] = resp.ID
 	}
 	if len(raced) > 0 {
-		if err := recheck(ctx, adm, raced); err != nil {
+		if err := recheck(ctx, adm, raced, ids); err != nil {
 			problems = append(problems, err)
 		}
 		check = append(check, raced...)
@@ -168,7 +177,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replicationFactor int16
 			problems = append(problems, err)
 		}
 	}
-	return errors.Join(problems...)
+	return ids, errors.Join(problems...)
 }
 
 func checkPartitions(s TopicSpec, td kadm.TopicDetail) error {
@@ -180,8 +189,9 @@ func checkPartitions(s TopicSpec, td kadm.TopicDetail) error {
 }
 
 // recheck lists topics that exist but were not listed, retrying while the
-// brokers' metadata catches up, and checks their partition counts.
-func recheck(ctx context.Context, adm *kadm.Client, specs []TopicSpec) error {
+// brokers' metadata catches up, checks their partition counts and notes
+// their IDs in ids.
+func recheck(ctx context.Context, adm *kadm.Client, specs []TopicSpec, ids TopicIDs) error {
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
@@ -200,6 +210,7 @@ func recheck(ctx context.Context, adm *kadm.Client, specs []TopicSpec) error {
 				missing = true
 				continue
 			}
+			ids[s.Name] = td.ID
 			if err := checkPartitions(s, td); err != nil {
 				problems = append(problems, err)
 			}

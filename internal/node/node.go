@@ -289,11 +289,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = kafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.ReplicationFactor, specs)
-	if err == nil {
-		err = checkTopicIDs(tctx, kadm.NewClient(admCl), db, names, cfg.Types, cfg.DataDir)
-	}
+	ids, err := kafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.ReplicationFactor, specs)
 	cancel()
+	if err == nil {
+		err = checkTopicIDs(db, ids, names, cfg.Types, cfg.DataDir)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -1,10 +1,8 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/strata-es/strata/aggregates"
 	"github.com/strata-es/strata/internal/kafka"
@@ -22,52 +20,26 @@ var ErrOtherTopics = errors.New("strata: the data directory was built from other
 // recreated (its offsets start again at 0) or another cluster's, they would
 // skip the new topic's records, and the commands checkpoint would leave
 // commands without a result. The broker's topic ID tells: it changes when
-// a topic is recreated. Brokers that report no IDs are not checked.
-func checkTopicIDs(ctx context.Context, adm *kadm.Client, db *store.DB, names kafka.Names, types []aggregates.Type, dataDir string) error {
+// a topic is recreated. ids are the IDs kafka.EnsureTopics found; brokers
+// that report none are not checked.
+func checkTopicIDs(db *store.DB, ids kafka.TopicIDs, names kafka.Names, types []aggregates.Type, dataDir string) error {
 	type role struct{ agg, role, topic string }
 	var roles []role
-	var topics []string
 	for _, t := range types {
-		for _, r := range []role{
-			{t.Name(), "commands", names.Commands(t.Name())},
-			{t.Name(), "events", names.Events(t.Name())},
-			{t.Name(), "results", names.Results(t.Name())},
-		} {
-			roles = append(roles, r)
-			topics = append(topics, r.topic)
-		}
-	}
-	// Topics just created are not listed by every broker at once.
-	var tds kadm.TopicDetails
-	for {
-		var err error
-		if tds, err = adm.ListTopics(ctx, topics...); err != nil {
-			return fmt.Errorf("list topics: %w", err)
-		}
-		missing := ""
-		for _, tp := range topics {
-			if td, ok := tds[tp]; !ok || td.Err != nil {
-				missing = tp
-			}
-		}
-		if missing == "" {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("list topics: topic %s not listed: %w", missing, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+		roles = append(roles,
+			role{t.Name(), "commands", names.Commands(t.Name())},
+			role{t.Name(), "events", names.Events(t.Name())},
+			role{t.Name(), "results", names.Results(t.Name())})
 	}
 	b := db.NewBatch()
 	var problems []error
 	renamed := false
 	for _, r := range roles {
-		td := tds[r.topic]
-		if td.ID == (kadm.TopicID{}) {
+		id := ids[r.topic]
+		if id == (kadm.TopicID{}) {
 			continue
 		}
-		now := store.Topic{Name: r.topic, ID: td.ID}
+		now := store.Topic{Name: r.topic, ID: id}
 		was, ok, err := store.LoadTopic(db.Pebble(), r.agg, r.role)
 		if err == nil && !ok {
 			err = store.PutTopic(b, r.agg, r.role, now)
