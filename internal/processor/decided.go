@@ -55,35 +55,29 @@ func (p *Processor) advanceDecided(b *pebble.Batch, next map[int32]int64) error 
 // The records it drops are consumed all the same: the batch's transaction
 // commits the group's offsets past them.
 func (p *Processor) skipDecided(w *work, recs []*kgo.Record, log *slog.Logger) ([]*kgo.Record, error) {
-	decided := map[int32]int64{}
-	for _, r := range recs {
-		if _, ok := decided[r.Partition]; !ok {
-			n, err := store.LoadCheckpoint(p.cfg.DB.Pebble(), p.commandsCheckpoint(), r.Partition)
-			if err != nil {
-				return nil, err
-			}
-			decided[r.Partition] = n
-		}
-	}
 	type skipped struct{ n, from, to int64 }
-	var skips map[int32]*skipped
+	decided := map[int32]int64{}
+	skips := map[int32]*skipped{}
 	keep := recs[:0:0]
 	for _, r := range recs {
+		next, ok := decided[r.Partition]
+		if !ok {
+			var err error
+			if next, err = store.LoadCheckpoint(p.cfg.DB.Pebble(), p.commandsCheckpoint(), r.Partition); err != nil {
+				return nil, err
+			}
+			decided[r.Partition] = next
+		}
 		w.commandsNext[r.Partition] = max(w.commandsNext[r.Partition], r.Offset+1)
-		if r.Offset >= decided[r.Partition] {
+		if r.Offset >= next {
 			keep = append(keep, r)
 			continue
 		}
-		if skips == nil {
-			skips = map[int32]*skipped{}
+		if s := skips[r.Partition]; s == nil {
+			skips[r.Partition] = &skipped{n: 1, from: r.Offset, to: r.Offset}
+		} else {
+			s.n, s.from, s.to = s.n+1, min(s.from, r.Offset), max(s.to, r.Offset)
 		}
-		s := skips[r.Partition]
-		if s == nil {
-			s = &skipped{from: r.Offset}
-			skips[r.Partition] = s
-		}
-		s.n++
-		s.from, s.to = min(s.from, r.Offset), max(s.to, r.Offset)
 	}
 	for part, s := range skips {
 		log.Warn("command records consumed again although a committed transaction decided them (the group's committed offset is behind); skipped without a second result",

@@ -868,9 +868,6 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	return nil
 }
 
-// abortProduce aborts a transaction some of whose records failed or were
-// split off (see txnProducer); the batch is retried from the committed
-// offsets after a second, so a broker away for a moment is not hammered.
 // settle waits for every record produced so far and checks them; when one
 // failed it aborts the transaction and reports false, with the error that
 // ends the session (a failed flush) or nil (a failed record: the batch is
@@ -887,6 +884,9 @@ func (p *Processor) settle(ctx, tctx context.Context, sess *kgo.GroupTransactSes
 	return true, nil
 }
 
+// abortProduce aborts a transaction some of whose records failed or were
+// split off (see txnProducer); the batch is retried from the committed
+// offsets after a second, so a broker away for a moment is not hammered.
 func (p *Processor) abortProduce(ctx, tctx context.Context, sess *kgo.GroupTransactSession, log *slog.Logger, why error) error {
 	log.Warn("aborting transaction: a record could not be produced in it; the batch will be retried", "err", why)
 	_, _ = sess.End(tctx, kgo.TryAbort)

@@ -27,7 +27,7 @@ type work struct {
 	checkpoints map[int32]int64    // events partition -> next offset
 	resultsNext map[int32]int64    // results partition -> next offset, all stored
 	// commandsNext: commands partition -> the offset after the last
-	// command record decided (see decidedNext)
+	// command record of the batch (see skipDecided)
 	commandsNext map[int32]int64
 	snapshots    map[string]*aggState // aggregates whose snapshot is due
 
