@@ -804,8 +804,10 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	for _, pr := range order {
 		res := pr.res
 		r, whole := p.resultRecord(res)
-		if whole {
-			w.encoded[res.CommandID] = r.Value // the same bytes go to Pebble
+		// The stored result's bytes go to Pebble as they are; a resend's
+		// copy only answers its record.
+		if whole && w.results[res.CommandID] == res {
+			w.encoded[res.CommandID] = r.Value
 		}
 		pr.trace.carry(r)
 		produce(r)
