@@ -161,9 +161,7 @@ func Load(fsys fs.FS) (*Catalog, error) {
 			problems = append(problems, fmt.Errorf("%s: %w", f, err))
 			continue
 		}
-		// A fresh cache per file: hamba's shared cache would let one
-		// file's named types leak into another's.
-		sch, err := avro.ParseBytesWithCache(data, "", &avro.SchemaCache{})
+		sch, err := parseSchema(data)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: not a valid Avro schema: %s", f, oneLine(err)))
 			continue

@@ -85,6 +85,10 @@ func TestLoadReportsEveryProblemByFile(t *testing.T) {
 		"shop/Wrong.v1.avsc":     {Data: []byte(v1)},
 		"shop/paid-v1.avsc":      {Data: []byte(v1)},
 		"shop/Primitive.v1.avsc": {Data: []byte(`"string"`)},
+		// hamba/avro v2.31 panics on this one (the union's first type of
+		// an empty union, to check the default against).
+		"shop/Empty.v1.avsc": {Data: []byte(`{"type":"record","name":"Empty","namespace":"strata.shop","fields":[{"name":"a","type":[],"default":null}]}`)},
+		"shop/Items.v1.avsc": {Data: []byte(`{"type":"record","name":"Items","namespace":"strata.shop","fields":[{"name":"ok","type":"long"},{"name":"a","type":["null",{"type":"map","values":[]}]}]}`)},
 	})
 	if err == nil {
 		t.Fatal("Load accepted a broken catalog")
@@ -95,6 +99,8 @@ func TestLoadReportsEveryProblemByFile(t *testing.T) {
 		`shop/Wrong.v1.avsc: record full name is "strata.shop.Paid", want "strata.shop.Wrong"`,
 		"shop/paid-v1.avsc: file name must be",
 		"shop/Primitive.v1.avsc: top-level type must be a record",
+		"shop/Empty.v1.avsc: not a valid Avro schema: fields[0].type is an empty union []",
+		"shop/Items.v1.avsc: not a valid Avro schema: fields[1].type[1].values is an empty union []",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

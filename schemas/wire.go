@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/soe"
 )
 
@@ -63,7 +62,7 @@ func (c *Catalog) versionOfID(id int) (*Version, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %d: %v", ErrUnknownSchemaID, id, err)
 	}
-	sch, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
+	sch, err := parseSchema([]byte(text))
 	if err != nil {
 		return nil, fmt.Errorf("%w %d: the registry's schema does not parse: %v", ErrUnknownSchemaID, id, err)
 	}
