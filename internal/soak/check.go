@@ -86,6 +86,7 @@ type evRec struct {
 	offset    int64
 	at        time.Time
 	events    []aggregates.Event // usually one; an upcaster may make more
+	rec       recordAt
 }
 
 // history is one aggregate's events, in order, and its state after each.
@@ -106,7 +107,10 @@ type model struct {
 	hist      map[string]*history  // by aggregate/id
 	byCommand map[string][]*evRec  // events by command ID
 	results   map[string][]*result // results-topic records by command ID, in order
-	commands  map[string]int       // commands-topic records by command ID
+	// accepted lists the accepted results by the aggregate and version
+	// they claim, for the forensics of a problem.
+	accepted  map[string][]*result
+	commands  map[string]int // commands-topic records by command ID
 	nEvents   int
 	nResults  int
 	nCommands int
@@ -145,6 +149,7 @@ func (s *soak) check(ctx context.Context, settled func()) (*model, error) {
 		hist:      map[string]*history{},
 		byCommand: map[string][]*evRec{},
 		results:   map[string][]*result{},
+		accepted:  map[string][]*result{},
 		commands:  map[string]int{},
 	}
 	cat := schemas.Default()
@@ -192,7 +197,7 @@ func (m *model) readEvents(s *soak, agg string, recs []*kgo.Record) {
 	partOf := map[string]int32{}
 	for _, r := range recs {
 		m.nEvents++
-		e := &evRec{agg: agg, id: string(r.Key), partition: r.Partition, offset: r.Offset, at: r.Timestamp}
+		e := &evRec{agg: agg, id: string(r.Key), partition: r.Partition, offset: r.Offset, at: r.Timestamp, rec: atOf(r)}
 		where := fmt.Sprintf("%s/%d offset %d", r.Topic, r.Partition, r.Offset)
 		e.typ, _ = header(r, kafka.HeaderEventType)
 		e.commandID, _ = header(r, kafka.HeaderCommandID)
@@ -236,8 +241,45 @@ func (m *model) readResults(s *soak, recs []*kgo.Record) {
 		if res.CommandID != string(r.Key) {
 			s.problems.add(probInconsistent, "result at %s/%d offset %d: key %q, command_id %q", r.Topic, r.Partition, r.Offset, r.Key, res.CommandID)
 		}
+		res.at = atOf(r)
+		res.at.commandOffset, _ = header(r, kafka.HeaderCommandOffset)
 		m.results[string(r.Key)] = append(m.results[string(r.Key)], &res)
+		if res.Status == statusAccepted {
+			k := versionKey(res.Aggregate, res.AggregateID, res.Version)
+			m.accepted[k] = append(m.accepted[k], &res)
+		}
 	}
+}
+
+func versionKey(agg, id string, v uint64) string { return fmt.Sprintf("%s/%s@%d", agg, id, v) }
+
+// forensics describes where command id's records are and what surrounds
+// them, so that a problem can be traced to its transaction: its results
+// (topic, partition, offset, producer ID and epoch, time, command offset),
+// the aggregate's events around the version the command was answered at,
+// and every other accepted result claiming that version.
+func (m *model) forensics(c *command, id string, v uint64) string {
+	var parts []string
+	for i, r := range m.results[id] {
+		parts = append(parts, fmt.Sprintf("result %d: %s at %s", i+1, r, r.at))
+	}
+	for _, e := range m.byCommand[id] {
+		parts = append(parts, fmt.Sprintf("its event %s v%d at %s", e.typ, e.version, e.rec))
+	}
+	if h := m.hist[c.key()]; h != nil && v > 0 {
+		for _, e := range h.events {
+			if e.version+2 >= v && e.version <= v+2 {
+				parts = append(parts, fmt.Sprintf("%s v%d: %s by %s at %s", c.key(), e.version, e.typ, e.commandID, e.rec))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s has %d events on the topic", c.key(), len(h.events)))
+	}
+	for _, r := range m.accepted[versionKey(c.Agg, c.AggID, v)] {
+		if r.CommandID != id {
+			parts = append(parts, fmt.Sprintf("also accepted at v%d: %s (%s) at %s", v, r.CommandID, r, r.at))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (m *model) readCommands(recs []*kgo.Record) {
@@ -337,6 +379,17 @@ func (m *model) checkCommands(s *soak) {
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		f := &findings{}
 		m.checkCommand(s, f, id)
+		if f.any() {
+			if sc := s.ledger.get(id); sc != nil {
+				v := uint64(0)
+				if ack := sc.acked(); ack != nil {
+					v = ack.Version
+				} else if rs := m.results[id]; len(rs) > 0 {
+					v = rs[0].Version
+				}
+				f.forensics = m.forensics(sc.cmd, id, v)
+			}
+		}
 		f.flush(s.problems)
 	}
 }
@@ -487,8 +540,18 @@ const (
 // findings collects one command's problems, so that a command counts once
 // per kind of problem however many checks it fails.
 type findings struct {
-	msgs [numProbs][]string
-	tag  string // the class of the inconsistency, if one is named
+	msgs      [numProbs][]string
+	tag       string // the class of the inconsistency, if one is named
+	forensics string // where the command's records are (see model.forensics)
+}
+
+func (f *findings) any() bool {
+	for _, m := range f.msgs {
+		if len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *findings) add(kind int, format string, args ...any) {
@@ -502,7 +565,11 @@ func (f *findings) flush(p *problems) {
 			if k == probInconsistent {
 				tag = f.tag
 			}
-			p.addTagged(k, tag, "%s", strings.Join(f.msgs[k], "; "))
+			msg := strings.Join(f.msgs[k], "; ")
+			if f.forensics != "" {
+				msg += " [" + f.forensics + "]"
+			}
+			p.addTagged(k, tag, "%s", msg)
 		}
 	}
 }

@@ -68,14 +68,16 @@ func (f *topicsFake) event(aggID string, v uint64, id string, ev aggregates.Even
 func (f *topicsFake) result(sc *sent, status string, v uint64, events ...eventRef) {
 	r := result{CommandID: sc.cmd.ID, Aggregate: account.Name, AggregateID: sc.cmd.AggID, Status: status, Version: v, Events: events}
 	b, _ := json.Marshal(r)
-	f.results = append(f.results, &kgo.Record{Topic: "t.account.results", Key: []byte(sc.cmd.ID), Value: b})
+	f.offset++
+	f.results = append(f.results, &kgo.Record{Topic: "t.account.results", Key: []byte(sc.cmd.ID), Value: b, Offset: f.offset,
+		ProducerID: 7, ProducerEpoch: int16(f.offset), Headers: []kgo.RecordHeader{{Key: kafka.HeaderCommandOffset, Value: []byte("12")}}})
 	f.s.ledger.answered(sc, &answer{result: r, Via: "test", At: time.Now()})
 }
 
 // check runs the topic checks and returns the problems found.
 func (f *topicsFake) check() *problems {
 	m := &model{codecs: map[string]codec.Codec{}, hist: map[string]*history{}, byCommand: map[string][]*evRec{},
-		results: map[string][]*result{}, commands: map[string]int{}}
+		results: map[string][]*result{}, accepted: map[string][]*result{}, commands: map[string]int{}}
 	for _, t := range []aggregates.Type{account.Type, order.Type} {
 		m.codecs[t.Name()] = codec.Codec{Type: t, Catalog: schemas.Default()}
 	}
@@ -147,9 +149,25 @@ func TestCheckAcknowledgedThenLost(t *testing.T) {
 	f.opened()
 	dep := f.send("dep", "Deposit", "acc-1", `{"amount":50}`, nil)
 	f.result(dep, statusAccepted, 2, eventRef{"MoneyDeposited", 2})
+	// Another command took version 2: the forensics name it.
+	other := f.send("other", "Deposit", "acc-1", `{"amount":7}`, nil)
+	f.event("acc-1", 2, "other", account.Deposited{Amount: 7})
+	f.result(other, statusAccepted, 2, eventRef{"MoneyDeposited", 2})
 	p := f.check()
-	if p.counts[probLost] == 0 || !strings.Contains(strings.Join(p.first[probLost], "\n"), "acknowledged at version 2") {
+	lost := strings.Join(p.first[probLost], "\n")
+	if p.counts[probLost] == 0 || !strings.Contains(lost, "acknowledged at version 2") {
 		t.Fatalf("lost: %v", p.first)
+	}
+	for _, want := range []string{
+		"result 1: accepted v2 [MoneyDeposited@v2] at t.account.results/0 offset 3 (producer 7 epoch 3, ",
+		", command offset 12)",
+		"account/acc-1 v2: MoneyDeposited by other at t.account.events/0 offset 4 (producer 0 epoch 0",
+		"also accepted at v2: other (accepted v2 [MoneyDeposited@v2]) at t.account.results/0 offset 5",
+		"account/acc-1 has 2 events on the topic",
+	} {
+		if !strings.Contains(lost, want) {
+			t.Errorf("the forensics lack %q:\n%s", want, lost)
+		}
 	}
 }
 

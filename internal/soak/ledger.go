@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Statuses of a command result (processor.Status*).
@@ -31,6 +33,37 @@ type result struct {
 	Events      []eventRef `json:"events"`
 	Position    string     `json:"position"`
 	Error       string     `json:"error"`
+
+	// Where the record was on the results topic (not in the JSON): for
+	// the forensics of a problem.
+	at recordAt `json:"-"`
+}
+
+// recordAt is where a record sat on its topic and which producer wrote
+// it: the forensics that tie a problem to a transaction (and, with the
+// instances' debug logs, to the instance that committed it).
+type recordAt struct {
+	topic         string
+	partition     int32
+	offset        int64
+	producerID    int64
+	producerEpoch int16
+	timestamp     time.Time
+	commandOffset string // the strata-command-offset header of a result
+}
+
+func atOf(r *kgo.Record) recordAt {
+	return recordAt{topic: r.Topic, partition: r.Partition, offset: r.Offset,
+		producerID: r.ProducerID, producerEpoch: r.ProducerEpoch, timestamp: r.Timestamp}
+}
+
+func (a recordAt) String() string {
+	s := fmt.Sprintf("%s/%d offset %d (producer %d epoch %d, %s", a.topic, a.partition, a.offset,
+		a.producerID, a.producerEpoch, a.timestamp.UTC().Format("15:04:05.000"))
+	if a.commandOffset != "" {
+		s += ", command offset " + a.commandOffset
+	}
+	return s + ")"
 }
 
 type eventRef struct {
