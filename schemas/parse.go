@@ -37,9 +37,9 @@ func parseGuarded(data []byte) (sch avro.Schema, err error) {
 }
 
 // findEmptyUnion returns the path of the first empty union in a schema's
-// JSON (a [] where a type goes: the schema itself, a "type", "items" or
-// "values"), or "" if there is none. Paths read like
-// fields[2].type.items.
+// JSON (a [] where a type goes: a "type", "items" or "values", or inside a
+// union; the whole schema being [] does not count), or "" if there is none.
+// Paths read like fields[2].type.items.
 func findEmptyUnion(v any, at string) string {
 	name := func(key string) string {
 		if at == "" {
@@ -50,9 +50,9 @@ func findEmptyUnion(v any, at string) string {
 	switch v := v.(type) {
 	case []any:
 		if len(v) == 0 {
-			if at == "" {
-				return "the schema"
-			}
+			// A whole schema that is [] parses (an empty union, harmless
+			// until a field uses it with a default), and the catalog's
+			// "top-level type must be a record" says more about it.
 			return at
 		}
 		for i, t := range v {

@@ -24,7 +24,7 @@ func TestParsePanicIsAnError(t *testing.T) {
 
 func TestFindEmptyUnion(t *testing.T) {
 	for _, c := range []struct{ schema, want string }{
-		{`[]`, "the schema"},
+		{`[]`, ""},
 		{`{"type":"array","items":[]}`, "items"},
 		{`{"type":{"type":"map","values":["null",[]]}}`, "type.values[1]"},
 		{`{"type":"record","name":"R","fields":[{"name":"a","type":"long","default":[]},{"name":"b","type":{"type":"array","items":["null",{"type":"record","name":"S","fields":[{"name":"c","type":[]}]}]}}]}`, "fields[1].type.items[1].fields[0].type"},
