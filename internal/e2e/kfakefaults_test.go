@@ -237,3 +237,85 @@ func TestViewPublishedOnceElected(t *testing.T) {
 		return "acc-e not published within 20s of the election"
 	})
 }
+
+// TestEndCommittedButAnsweredWithAnError: the broker commits the
+// transaction, and the processor's Kafka client is told otherwise (here
+// UNKNOWN_SERVER_ERROR, which franz-go answers by aborting through a
+// producer ID reload, then reports "not committed"). The batch is
+// committed in Kafka, so it must not be decided a second time, and the
+// command is still answered with its one event.
+func TestEndCommittedButAnsweredWithAnError(t *testing.T) {
+	b := newBroker(t)
+	if b.cluster == nil {
+		t.Skip("request faults need the embedded broker")
+	}
+	ns := namespace()
+	names := kafka.Names{Namespace: ns}
+	s := startNode(t, b, nodeOpts{ns: ns, dataDir: t.TempDir(), commandTimeout: 30 * time.Second})
+	s.send(t, "acc-u", "OpenAccount", `{"owner":"uma","initial_balance":10}`)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var hit atomic.Int32
+	var commitErr atomic.Value
+	b.cluster.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.EndTxnRequest)
+		if !r.Commit || !strings.HasPrefix(r.TransactionalID, ns+".account.") || !hit.CompareAndSwap(0, 1) {
+			b.cluster.KeepControl()
+			return nil, nil, false
+		}
+		// Commit the transaction with the same request from another
+		// connection (this control lets it through), then answer the
+		// processor's with an error.
+		b.cluster.SleepControl(func() {
+			ctx, cancel := contextWithTimeout(10 * time.Second)
+			defer cancel()
+			same := *r
+			resp, err := same.RequestWith(ctx, cl)
+			if err == nil {
+				err = kerr.ErrorForCode(resp.ErrorCode)
+			}
+			if err != nil {
+				commitErr.Store(err.Error())
+			}
+		})
+		resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil, true
+	})
+	code, res := s.send(t, "acc-u", "Deposit", `{"amount":5}`)
+	if hit.Load() != 1 {
+		t.Fatalf("the fault was injected %d times, want 1", hit.Load())
+	}
+	if e := commitErr.Load(); e != nil {
+		t.Fatalf("committing the transaction behind the processor's back: %v", e)
+	}
+	if code != 200 || num(res["version"]) != 2 {
+		t.Fatalf("deposit through the fault: %d %v", code, res)
+	}
+	// A later command goes through, and nothing was decided twice.
+	if code, res := s.send(t, "acc-u", "Deposit", `{"amount":1}`); code != 200 || num(res["version"]) != 3 {
+		t.Fatalf("the next deposit: %d %v", code, res)
+	}
+	events := readAll(t, b, names.Events("account"), kgo.ReadCommitted())
+	var got []string
+	for _, e := range events {
+		got = append(got, header(e, "strata-event-type")+"@"+header(e, "strata-aggregate-version"))
+	}
+	if strings.Join(got, " ") != "AccountOpened@1 MoneyDeposited@2 MoneyDeposited@3" {
+		t.Fatalf("events = %v, want each exactly once", got)
+	}
+	results := readAll(t, b, names.Results("account"), kgo.ReadCommitted())
+	if len(results) != 3 {
+		t.Errorf("%d results, want 3 (one per command record)", len(results))
+	}
+	var agg accountState
+	if code := s.do(t, "GET", "/v1/aggregates/account/acc-u", "", &agg); code != 200 || agg.State.Balance != 16 {
+		t.Fatalf("state: %d %+v", code, agg)
+	}
+	if n := s.scrape(t)[series("strata_transaction_aborts_total", "aggregate", "account", "reason", "unconfirmed")]; n != 1 {
+		t.Errorf("%v transactions counted as unconfirmed, want 1", n)
+	}
+}

@@ -195,10 +195,13 @@ const (
 	// AbortSplit: the Kafka client moved to a new producer epoch in the
 	// middle of the transaction, aborting what it had written before.
 	AbortSplit
+	// AbortUnconfirmed: the Kafka client reported a commit not done that
+	// the broker may have done; the session was started anew.
+	AbortUnconfirmed
 	numAbortReasons
 )
 
-var abortNames = [numAbortReasons]string{"rebalance", "produce", "flush", "end", "rewind", "error", "injected", "split"}
+var abortNames = [numAbortReasons]string{"rebalance", "produce", "flush", "end", "rewind", "error", "injected", "split", "unconfirmed"}
 
 // DLQReason is why a command record went to the dead-letter topic.
 type DLQReason uint8

@@ -60,6 +60,7 @@ import (
 	"github.com/strata-es/strata/internal/store"
 	"github.com/strata-es/strata/internal/tracing"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -757,6 +758,7 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	w := p.newWork()
 	w.debug = log.Enabled(ctx, slog.LevelDebug)
 	all := len(recs)
+	ends := batchEnds(recs)
 	recs, err := p.skipDecided(w, recs, log)
 	if err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
@@ -840,9 +842,7 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		return fmt.Errorf("%w: end transaction: %v", errSession, err)
 	}
 	if !committed {
-		p.met.Aborted(metrics.AbortRebalance)
-		log.Info("transaction aborted by a rebalance; the batch will be retried by the partitions' owner")
-		return nil
+		return p.notCommitted(ctx, tctx, sess, log, ends)
 	}
 	committedAt := time.Now()
 	p.met.Stage(metrics.StageCommit, committedAt.Sub(flushed))
@@ -868,6 +868,72 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 			"consumed_offsets", offsetsText(consumed), "results", resultsText(resultRecs))
 	}
 	return nil
+}
+
+// notCommitted handles an End that reports the transaction not committed.
+// Usually a rebalance aborted it, and the partitions' owner retries the
+// batch from the committed offsets. But franz-go also reports "not
+// committed" when the broker answered the commit's EndTxn with an error it
+// retries as an abort (UNKNOWN_SERVER_ERROR, say): the broker may have
+// committed all the same, and this session's offsets, reset to before the
+// batch, would decide its commands a second time against a state that
+// lacks the committed events. So the group's committed offsets are read
+// back: when they cover the batch, or cannot be read, the session ends and
+// the next one catches up from the topics.
+func (p *Processor) notCommitted(ctx, tctx context.Context, sess *kgo.GroupTransactSession, log *slog.Logger, ends map[int32]int64) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	group := p.cfg.Names.ProcessorGroup(p.agg)
+	done, err := p.batchCommitted(tctx, sess.Client(), group, ends)
+	if err != nil || done {
+		p.met.Aborted(metrics.AbortUnconfirmed)
+		why := "the group's committed offsets cover the batch"
+		if err != nil {
+			why = fmt.Sprintf("the group's committed offsets could not be read: %v", err)
+		}
+		log.Warn("the Kafka client reported the transaction not committed, but it may have committed (an EndTxn the broker failed); starting a new session that catches up from the topics",
+			"group", group, "why", why)
+		return fmt.Errorf("%w: processor %s: transaction end not confirmed: %s", errSession, p.agg, why)
+	}
+	p.met.Aborted(metrics.AbortRebalance)
+	log.Info("transaction not committed (a rebalance, or an end the broker refused); the batch will be retried by the partitions' owner")
+	return nil
+}
+
+// batchCommitted reports whether the group's committed offsets reach the
+// end of the batch on any of its partitions. It asks for stable offsets,
+// waiting out a transaction the coordinator has not finished writing.
+func (p *Processor) batchCommitted(ctx context.Context, cl *kgo.Client, group string, ends map[int32]int64) (bool, error) {
+	adm := kadm.NewClient(cl)
+	for attempt := 0; ; attempt++ {
+		offs, err := adm.FetchOffsets(kadm.RequireStable(ctx), group)
+		if err == nil {
+			err = offs.Error()
+		}
+		if errors.Is(err, kerr.UnstableOffsetCommit) && attempt < 20 {
+			sleep(ctx, 100*time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		for part, end := range ends {
+			if o, ok := offs.Lookup(p.commands, part); ok && o.At >= end {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+// batchEnds is, per partition, the offset after the batch's last record.
+func batchEnds(recs []*kgo.Record) map[int32]int64 {
+	ends := make(map[int32]int64)
+	for _, r := range recs {
+		ends[r.Partition] = max(ends[r.Partition], r.Offset+1)
+	}
+	return ends
 }
 
 // settle waits for every record produced so far and checks them; when one
