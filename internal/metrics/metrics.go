@@ -89,7 +89,8 @@ func New() *Metrics {
 			Help: "Transactions of the write path that did not commit, by reason: rebalance (partitions moved; the new owner retries the batch), produce (a record could not be produced; retried), " +
 				"flush or end (the transactional session failed; a new one retries), rewind (a partition stopped at an unreadable event; the batch is polled again without it), " +
 				"error (the processor stopped: the local store failed), injected (a test's fault hook), " +
-				"split (the Kafka client moved to a new producer epoch mid-transaction, which aborted the records before; retried).",
+				"split (the Kafka client moved to a new producer epoch mid-transaction, which aborted the records before; retried), " +
+				"unconfirmed (the Kafka client reported the commit failed but the group's offsets show the batch committed, or could not be read; a new session catches up from the topics).",
 		}, []string{"aggregate", "reason"}),
 		consumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_consumer_lag_records",
