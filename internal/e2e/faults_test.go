@@ -16,6 +16,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// eventTypes lists an events topic's committed events as TYPE@VERSION,
+// space-separated, in topic order.
+func eventTypes(t *testing.T, b *broker, topic string) string {
+	t.Helper()
+	var got []string
+	for _, e := range readAll(t, b, topic, kgo.ReadCommitted()) {
+		got = append(got, header(e, "strata-event-type")+"@"+header(e, "strata-aggregate-version"))
+	}
+	return strings.Join(got, " ")
+}
+
 // readAll reads every record of topic up to its end as the isolation
 // level sees it (for read_committed, the last stable offsets once every
 // transaction below the high watermarks is decided; the high watermarks
@@ -162,12 +173,8 @@ func testCrashAfterCommitBeforePebble(t *testing.T, b *broker) {
 	if code != 200 || num(res["version"]) != 3 {
 		t.Fatalf("next withdraw: %d %v", code, res)
 	}
-	events := readAll(t, b, names.Events("account"), kgo.ReadCommitted())
-	var got []string
-	for _, e := range events {
-		got = append(got, header(e, "strata-event-type")+"@"+header(e, "strata-aggregate-version"))
-	}
-	if want := "AccountOpened@1 MoneyWithdrawn@2 MoneyWithdrawn@3"; strings.Join(got, " ") != want {
+	got := eventTypes(t, b, names.Events("account"))
+	if want := "AccountOpened@1 MoneyWithdrawn@2 MoneyWithdrawn@3"; got != want {
 		t.Fatalf("events topic = %v, want %s", got, want)
 	}
 	if code, res := s.send(t, "acc-c", "Withdraw", `{"amount":1}`); code != 422 || !strings.Contains(fmt.Sprint(res["error"]), "balance 0") {
