@@ -90,7 +90,7 @@ func New() *Metrics {
 				"flush or end (the transactional session failed; a new one retries), rewind (a partition stopped at an unreadable event; the batch is polled again without it), " +
 				"error (the processor stopped: the local store failed), injected (a test's fault hook), " +
 				"split (the Kafka client moved to a new producer epoch mid-transaction, which aborted the records before; retried), " +
-				"unconfirmed (the Kafka client reported the commit failed but the group's offsets show the batch committed, or could not be read; a new session catches up from the topics).",
+				"unconfirmed (the Kafka client reported the commit not done, but the group's offsets already cover the batch, or could not be read: the broker may have committed it, or a rebalance's new owner got past it; a new session catches up from the topics).",
 		}, []string{"aggregate", "reason"}),
 		consumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_consumer_lag_records",
@@ -196,8 +196,9 @@ const (
 	// AbortSplit: the Kafka client moved to a new producer epoch in the
 	// middle of the transaction, aborting what it had written before.
 	AbortSplit
-	// AbortUnconfirmed: the Kafka client reported a commit not done that
-	// the broker may have done; the session was started anew.
+	// AbortUnconfirmed: the Kafka client reported a commit not done, but
+	// the group's offsets cover the batch (or could not be read); the
+	// session was started anew.
 	AbortUnconfirmed
 	numAbortReasons
 )

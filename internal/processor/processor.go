@@ -757,15 +757,14 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 	}
 	w := p.newWork()
 	w.debug = log.Enabled(ctx, slog.LevelDebug)
-	all := len(recs)
-	ends := batchEnds(recs)
-	recs, err := p.skipDecided(w, recs, log)
+	polled := recs
+	recs, err := p.skipDecided(w, polled, log)
 	if err != nil {
 		_, _ = sess.End(tctx, kgo.TryAbort)
 		p.met.Aborted(metrics.AbortError)
 		return err
 	}
-	w.redelivered = all - len(recs)
+	w.redelivered = len(polled) - len(recs)
 	tp := newTxnProducer(tctx, sess)
 	produce := tp.produce
 	// The stages are timed with the wall clock; now (Config.Now) is the
@@ -842,7 +841,7 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 		return fmt.Errorf("%w: end transaction: %v", errSession, err)
 	}
 	if !committed {
-		return p.notCommitted(ctx, tctx, sess, log, ends)
+		return p.notCommitted(ctx, tctx, sess, log, polled)
 	}
 	committedAt := time.Now()
 	p.met.Stage(metrics.StageCommit, committedAt.Sub(flushed))
@@ -883,12 +882,12 @@ func (p *Processor) transactBatch(ctx context.Context, sess *kgo.GroupTransactSe
 // may have got past the batch already; that case looks the same and is
 // answered the same way, at the cost of a session restart (the soak on
 // real Kafka saw 15 in 30 minutes, all beside a rebalance).
-func (p *Processor) notCommitted(ctx, tctx context.Context, sess *kgo.GroupTransactSession, log *slog.Logger, ends map[int32]int64) error {
+func (p *Processor) notCommitted(ctx, tctx context.Context, sess *kgo.GroupTransactSession, log *slog.Logger, polled []*kgo.Record) error {
 	if ctx.Err() != nil {
 		return nil
 	}
 	group := p.cfg.Names.ProcessorGroup(p.agg)
-	done, err := p.batchCommitted(tctx, sess.Client(), group, ends)
+	done, err := p.batchCommitted(tctx, sess.Client(), group, batchEnds(polled))
 	if err != nil || done {
 		p.met.Aborted(metrics.AbortUnconfirmed)
 		why := "the group's committed offsets cover the batch"
